@@ -1,0 +1,37 @@
+# Everything a new user needs: `make demo` (render a real MP4 offline) and `make test`.
+# Only Python 3.11 and access to the package registry are required; the venv is created on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv test lint types unit demo bench test-integration clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-3.11.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints-3.11.txt -e ".[emulator,amazon,dev]"
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check airflow_provider_magicvideo tests dags bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term
+
+test: lint types unit
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_magicvideo.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/emulator_load.py
+
+clean:
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache .coverage
