@@ -51,7 +51,9 @@ def decode_image(data: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:  # Pillow raises many types for garbage input
-        raise InvalidMediaError(f"image_url does not contain a decodable image ({type(exc).__name__})") from exc
+        raise InvalidMediaError(
+            f"image_url does not contain a decodable image ({type(exc).__name__})"
+        ) from exc
     if image.mode in ("RGBA", "LA", "P"):
         image = image.convert("RGBA")
         backdrop = Image.new("RGBA", image.size, (0, 0, 0, 255))
@@ -66,8 +68,13 @@ def decode_video(data: bytes, limit: int) -> list[Image.Image]:
     frames: list[Image.Image] = []
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            if not container.streams.video:
-                raise InvalidMediaError("video_url has no video stream")
+            # FFmpeg happily "decodes" a still image as a one-frame video; the API wants a video file.
+            if (
+                not container.streams.video
+                or "pipe" in container.format.name
+                or "image" in container.format.name
+            ):
+                raise InvalidMediaError("video_url does not contain a video")
             for frame in container.decode(video=0):
                 image = frame.to_image()
                 image.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE))
@@ -77,7 +84,9 @@ def decode_video(data: bytes, limit: int) -> list[Image.Image]:
     except InvalidMediaError:
         raise
     except Exception as exc:
-        raise InvalidMediaError(f"video_url does not contain a decodable video ({type(exc).__name__})") from exc
+        raise InvalidMediaError(
+            f"video_url does not contain a decodable video ({type(exc).__name__})"
+        ) from exc
     if not frames:
         raise InvalidMediaError("video_url contains no video frames")
     return frames
@@ -124,13 +133,14 @@ def moving_quad(scene: Scene, t: float) -> list[tuple[float, float]]:
     return pts
 
 
-def paste_warped(canvas: Image.Image, content: Image.Image, dst: list[tuple[float, float]],
-                 mask: Image.Image | None = None) -> None:
+def paste_warped(
+    canvas: Image.Image, content: Image.Image, dst: list[tuple[float, float]], mask: Image.Image | None = None
+) -> None:
     """Warp ``content`` onto the quad ``dst`` of ``canvas``, touching only the quad's bounding box."""
     x0 = max(0, int(min(p[0] for p in dst)))
     y0 = max(0, int(min(p[1] for p in dst)))
-    x1 = min(canvas.width, int(math.ceil(max(p[0] for p in dst))) + 1)
-    y1 = min(canvas.height, int(math.ceil(max(p[1] for p in dst))) + 1)
+    x1 = min(canvas.width, math.ceil(max(p[0] for p in dst)) + 1)
+    y1 = min(canvas.height, math.ceil(max(p[1] for p in dst)) + 1)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     w, h = content.size
@@ -185,20 +195,31 @@ def _draw_landmark(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random) 
             for wy in range(top + 12, horizon - 10, 22):
                 for wx in range(x + 8, x + bw - 10, 18):
                     if rng.random() < 0.45:
-                        draw.rectangle((wx, wy, wx + 8, wy + 10), fill=_shade(scene.accent, rng.uniform(0.5, 1)))
+                        draw.rectangle(
+                            (wx, wy, wx + 8, wy + 10), fill=_shade(scene.accent, rng.uniform(0.5, 1))
+                        )
             x += bw + rng.randint(0, 14)
         if kind == "shop":
             for i in range(6):  # awnings along the street
                 ax = i * cw // 6
-                draw.polygon([(ax, horizon - 90), (ax + cw // 6, horizon - 90), (ax + cw // 6 + 20, horizon - 50),
-                              (ax - 20, horizon - 50)], fill=scene.accent if i % 2 else _shade(scene.accent, 0.6))
+                draw.polygon(
+                    [
+                        (ax, horizon - 90),
+                        (ax + cw // 6, horizon - 90),
+                        (ax + cw // 6 + 20, horizon - 50),
+                        (ax - 20, horizon - 50),
+                    ],
+                    fill=scene.accent if i % 2 else _shade(scene.accent, 0.6),
+                )
     elif kind == "gallery":
         draw.rectangle((0, horizon, cw, ch), fill=scene.ground)
         for i in range(0, cw, 90):
             draw.line((i, horizon, cw / 2 + (i - cw / 2) * 2.5, ch), fill=_shade(scene.ground, 0.8), width=3)
         for sx in (0.2, 0.5, 0.8):  # ceiling spotlights
-            draw.polygon([(cw * sx - 10, 0), (cw * sx + 10, 0), (cw * sx + 120, horizon), (cw * sx - 120, horizon)],
-                         fill=_shade(scene.sky[1], 1.06))
+            draw.polygon(
+                [(cw * sx - 10, 0), (cw * sx + 10, 0), (cw * sx + 120, horizon), (cw * sx - 120, horizon)],
+                fill=_shade(scene.sky[1], 1.06),
+            )
     elif kind == "bokeh":
         for _ in range(40):
             r = rng.randint(15, 70)
@@ -213,7 +234,9 @@ def _draw_landmark(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random) 
         draw.polygon([(cw * 0.5, ch * 0.2), (cw * 0.95, horizon), (cw * 0.6, horizon)], fill=(175, 130, 75))
         draw.polygon([(cw * 0.85, ch * 0.5), (cw * 1.1, horizon), (cw * 0.7, horizon)], fill=(190, 145, 85))
     elif kind == "balloons":
-        draw.polygon([(0, horizon), (cw * 0.3, ch * 0.6), (cw * 0.6, horizon)], fill=_shade(scene.ground, 0.9))
+        draw.polygon(
+            [(0, horizon), (cw * 0.3, ch * 0.6), (cw * 0.6, horizon)], fill=_shade(scene.ground, 0.9)
+        )
         for _ in range(9):
             r = rng.randint(25, 60)
             x, y = rng.randint(0, cw), rng.randint(int(ch * 0.05), int(ch * 0.65))
@@ -222,17 +245,26 @@ def _draw_landmark(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random) 
             draw.rectangle((x - r * 0.25, y + r * 1.2, x + r * 0.25, y + r * 1.5), fill=(110, 70, 40))
     elif kind == "metro":
         vx, vy = cw * 0.62, ch * 0.45  # vanishing point
-        draw.polygon([(0, 0), (vx - 40, vy - 60), (vx - 40, vy + 60), (0, ch)], fill=_shade(scene.sky[1], 0.8))
-        draw.polygon([(cw, 0), (vx + 40, vy - 60), (vx + 40, vy + 60), (cw, ch)], fill=_shade(scene.sky[1], 0.6))
+        draw.polygon(
+            [(0, 0), (vx - 40, vy - 60), (vx - 40, vy + 60), (0, ch)], fill=_shade(scene.sky[1], 0.8)
+        )
+        draw.polygon(
+            [(cw, 0), (vx + 40, vy - 60), (vx + 40, vy + 60), (cw, ch)], fill=_shade(scene.sky[1], 0.6)
+        )
         for i in range(8):  # ceiling lamps receding
             f = 1 - i / 9
-            draw.line((vx + (0 - vx) * f, vy + (0 - vy) * f, vx + (cw - vx) * f, vy + (0 - vy) * f),
-                      fill=scene.accent, width=max(1, int(6 * f)))
+            draw.line(
+                (vx + (0 - vx) * f, vy + (0 - vy) * f, vx + (cw - vx) * f, vy + (0 - vy) * f),
+                fill=scene.accent,
+                width=max(1, int(6 * f)),
+            )
         for rail in (-0.3, 0.3):
             draw.line((vx, vy + 60, cw / 2 + rail * cw, ch), fill=(180, 180, 190), width=6)
     elif kind == "tower":
         base, top = horizon, ch * 0.08
-        draw.polygon([(cw * 0.25, top), (cw * 0.29, top), (cw * 0.42, base), (cw * 0.12, base)], fill=(80, 70, 60))
+        draw.polygon(
+            [(cw * 0.25, top), (cw * 0.29, top), (cw * 0.42, base), (cw * 0.12, base)], fill=(80, 70, 60)
+        )
         draw.polygon([(cw * 0.22, base), (cw * 0.32, base), (cw * 0.27, base - 120)], fill=scene.sky[1])
         for k in range(1, 9):
             y = top + (base - top) * k / 9
@@ -264,12 +296,17 @@ def _draw_surround(draw: ImageDraw.ImageDraw, scene: Scene) -> None:
         draw.rectangle((cx - 90, bottom + 88, cx + 90, bottom + 100), fill=(50, 50, 55))
     elif kind == "round":
         box = grow(1.1)
-        draw.ellipse((min(p[0] for p in box), min(p[1] for p in box), max(p[0] for p in box),
-                      max(p[1] for p in box)), fill=scene.accent)
+        draw.ellipse(
+            (min(p[0] for p in box), min(p[1] for p in box), max(p[0] for p in box), max(p[1] for p in box)),
+            fill=scene.accent,
+        )
     elif kind == "phone":
         box = grow(1.12, 0.04)
-        draw.rounded_rectangle((min(p[0] for p in box), min(p[1] for p in box), max(p[0] for p in box),
-                                max(p[1] for p in box)), radius=40, fill=(15, 15, 18))
+        draw.rounded_rectangle(
+            (min(p[0] for p in box), min(p[1] for p in box), max(p[0] for p in box), max(p[1] for p in box)),
+            radius=40,
+            fill=(15, 15, 18),
+        )
     elif kind == "card":
         draw.polygon([(x + 18, y + 22) for x, y in grow(1.05)], fill=_shade(scene.sky[1], 0.5))  # shadow
 
@@ -296,7 +333,9 @@ def _content_mask(scene: Scene, size: tuple[int, int]) -> Image.Image | None:
 
 
 # --------------------------------------------------------------------------- frames per model
-def composited_frames(template: str, content_at: Callable[[int], Image.Image], count: int) -> Iterator[Image.Image]:
+def composited_frames(
+    template: str, content_at: Callable[[int], Image.Image], count: int
+) -> Iterator[Image.Image]:
     """Image/video-to-video: the input warped into the template's quad, then the camera move."""
     scene = SCENES[template]
     base = background(template, scene.motion == "static")
@@ -352,8 +391,9 @@ def drone_frames(prompt: str, count: int) -> Iterator[Image.Image]:
     rng = random.Random(prompt)
     targets = _text_dots(prompt, rng)
     n = len(targets)
-    starts = np.stack([np.asarray([rng.uniform(0, WIDTH) for _ in range(n)]),
-                       np.full(n, HEIGHT * 0.95)], axis=1)
+    starts = np.stack(
+        [np.asarray([rng.uniform(0, WIDTH) for _ in range(n)]), np.full(n, HEIGHT * 0.95)], axis=1
+    )
     delays = np.asarray([rng.uniform(0, 0.25) for _ in range(n)])
     hues = np.asarray([DRONE_SHOW.accent, (255, 120, 220), (255, 255, 255)], float)
     colors = hues[np.asarray([rng.randrange(3) for _ in range(n)])]
@@ -370,7 +410,7 @@ def drone_frames(prompt: str, count: int) -> Iterator[Image.Image]:
         gy = np.clip((pos[:, 1] / 2).astype(int), 0, HEIGHT // 2 - 1)
         np.add.at(glow, (gy, gx), colors * twinkle)
         halo = Image.fromarray(np.clip(glow, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(2.5))
-        halo_arr = np.asarray(halo.resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), np.float32) * 3.0
+        halo_arr = np.asarray(halo.resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), np.float32) * 6.0
         frame = base + halo_arr
         cx = np.clip(pos[:, 0].astype(int), 0, WIDTH - 2)
         cy = np.clip(pos[:, 1].astype(int), 0, HEIGHT - 2)
@@ -383,7 +423,7 @@ def drone_frames(prompt: str, count: int) -> Iterator[Image.Image]:
 # --------------------------------------------------------------------------- sound and encoding
 def soundtrack(scene: Scene, seconds: float) -> np.ndarray:
     """Stereo float32 chord pulses: root, third, fifth, octave, with a per-template tempo."""
-    n = int(round(seconds * SAMPLE_RATE))
+    n = round(seconds * SAMPLE_RATE)
     t = np.arange(n, dtype=np.float64) / SAMPLE_RATE
     root = 110.0 * 2 ** (scene.root / 12)
     third = 3 if scene.minor else 4
@@ -411,10 +451,11 @@ def encode(frames: Iterator[Image.Image], audio: np.ndarray, path: Path, fps: in
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             container.mux(video.encode(frame))
-            upto = min(audio.shape[1], int(round((index + 1) * samples_per_frame)))
+            upto = min(audio.shape[1], round((index + 1) * samples_per_frame))
             if upto > sent:
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, sent:upto]), format="fltp",
-                                                   layout="stereo")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(audio[:, sent:upto]), format="fltp", layout="stereo"
+                )
                 chunk.sample_rate, chunk.pts = SAMPLE_RATE, sent
                 container.mux(sound.encode(chunk))
                 sent = upto
@@ -434,7 +475,7 @@ def fast_clip(path: Path) -> Path:
 def render(spec: RenderSpec) -> str:
     """Decode the input and write the MP4; raises :class:`InvalidMediaError` for unusable input."""
     out = Path(spec.out_path)
-    count = max(1, int(round(spec.duration * spec.fps)))
+    count = max(1, round(spec.duration * spec.fps))
     if spec.fast:  # validate the input as a full render would, then copy the cached clip
         if spec.model == "magic/image-to-video":
             decode_image(spec.media or b"")

@@ -25,7 +25,9 @@ def _signature(secret: bytes, path: str, amz_date: str, expires: int) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def sign_url(secret: bytes, base: str, path: str, filename: str, expires: int, now: float | None = None) -> str:
+def sign_url(
+    secret: bytes, base: str, path: str, filename: str, expires: int, now: float | None = None
+) -> str:
     """Return ``base + path`` with a query string shaped like the real CDN's presigned URL."""
     stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
     amz_date = stamp.strftime(AMZ_DATE_FORMAT)
