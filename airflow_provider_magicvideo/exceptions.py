@@ -236,6 +236,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # "-0000" parses naive; it means UTC, not local time
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
     import time
 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))

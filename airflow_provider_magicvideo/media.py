@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_magicvideo.exceptions import (
     EmptyMediaError,
@@ -108,6 +108,13 @@ def _b64decode(text: str, field: str, source: str) -> bytes:
         raise InvalidBase64Error(f"{field}: {source} is not valid base64 ({exc}).") from None
 
 
+def _is_base64_media(text: str) -> bool:
+    try:
+        return sniff_mime(_b64decode(text, "", "")) is not None
+    except InvalidBase64Error:
+        return False
+
+
 def _to_data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -169,15 +176,18 @@ def prepare_media(
 
     scheme = urlsplit(text).scheme if "://" in text[:32] else ""
     if scheme == "file":
-        path: Any = Path(urlsplit(text).path)
+        path: Any = Path(unquote(urlsplit(text).path))
         data = _read_path(path, field)
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, f"file {text!r}"))
     if scheme:
         data = _read_path(_object_storage_path(text), field)
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, f"object {text!r}"))
 
-    # A short string with a path shape is a path; anything else must be bare base64.
-    if len(text) < 4096 and (os.path.exists(os.path.expanduser(text)) or _PATH_HINT.search(text)):
+    # A short string with a path shape is a path; anything else must be bare base64. JPEG base64 starts
+    # with "/9j/", which looks like a path: a missing "path" that decodes to known media is base64.
+    if len(text) < 4096 and (
+        os.path.exists(os.path.expanduser(text)) or (_PATH_HINT.search(text) and not _is_base64_media(text))
+    ):
         path = Path(os.path.expanduser(text))
         data = _read_path(path, field)
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, f"file {text!r}"))

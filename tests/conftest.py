@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,7 +14,14 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+_REPO = Path(__file__).resolve().parents[1]
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_REPO / "dags")
+# dag.test() looks DAGs up in the configured bundles: the shipped examples and the side-effect-free
+# test DAGs (tests/dag_files, parametrised through run_conf).
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps([
+    {"name": name, "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(path)}}
+    for name, path in (("example-dags", _REPO / "dags"), ("test-dags", _REPO / "tests" / "dag_files"))
+])
 
 import pytest  # noqa: E402
 
@@ -19,6 +29,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_API_KEY = "sk-test-Zr4nd0mK3yThatMustNeverLeak9"
 
 pytest_plugins = ["airflow_provider_magicvideo.emulator.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the throwaway AIRFLOW_HOME (needed by dag.test())."""
+    marker = _HOME / ".migrated"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=os.environ.copy(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        marker.touch()
+    return _HOME
 
 
 @pytest.fixture

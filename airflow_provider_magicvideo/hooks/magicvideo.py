@@ -26,6 +26,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_magicvideo.exceptions import (
+    AmbiguousSubmitError,
     ApiError,
     AuthenticationError,
     ConnectionConfigError,
@@ -33,6 +34,7 @@ from airflow_provider_magicvideo.exceptions import (
     GenerationNotFoundError,
     GenerationTimeoutError,
     InsufficientCreditsError,
+    InvalidInputError,
     RequestValidationError,
     TransportError,
     UnexpectedResponseError,
@@ -89,12 +91,16 @@ def normalize_base_url(host: str | None, *, schema: str | None = None, port: int
         scheme = schema if schema in ("http", "https") else loopback_default
         host = f"{scheme}://{host}"
     parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host_port = parts.port  # raises ValueError for a non-numeric or out-of-range port
+    except ValueError:
+        host_port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or host_port == -1:
         raise ConnectionConfigError(
             f"host: {host!r} is not an http(s) address. Leave it empty for {DEFAULT_BASE_URL}."
         )
     netloc = parts.netloc
-    if port and parts.port is None:
+    if port and host_port is None:
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/") or "/v2"
     return urlunsplit((parts.scheme, netloc, path, "", ""))
@@ -180,12 +186,12 @@ def build_submit_body(
     wanted = {Model.IMAGE_TO_VIDEO: "image", Model.VIDEO_TO_VIDEO: "video", Model.TEXT_TO_VIDEO: "prompt"}[resolved]
     extra = [name for name, present in given.items() if present and name != wanted]
     if extra:
-        raise RequestValidationError(
+        raise InvalidInputError(
             f"{', '.join(extra)}: not used by {resolved.value}, which takes {wanted!r}. Remove it or change model."
         )
     if resolved is Model.TEXT_TO_VIDEO:
         if not isinstance(prompt, str) or not prompt.strip():
-            raise RequestValidationError(f"prompt: {resolved.value} needs a non-empty text prompt.")
+            raise InvalidInputError(f"prompt: {resolved.value} needs a non-empty text prompt.")
         body["prompt"] = prompt.strip()
     else:
         body[resolved.media_field] = prepare_media(
@@ -299,7 +305,9 @@ class MagicVideoHook(BaseHook):
                     timeout=(settings.connect_timeout, settings.read_timeout),
                 )
             except requests.RequestException as exc:
-                raise _transport_error_sync(exc, action) from None
+                lost = _transport_error_sync(exc, action)
+                lost.client_request_id = self.client_request_id
+                raise lost from None
             self.log.debug("%s %s -> %s (requestId %s, X-Client-Request-Id %s)", method, GENERATIONS_PATH,
                            resp.status_code, _request_id(resp.headers), self.client_request_id)
             if resp.status_code >= 400:
@@ -326,8 +334,12 @@ class MagicVideoHook(BaseHook):
             model=model, image=image, video=video, prompt=prompt, template=template,
             max_media_bytes=self.settings.max_media_bytes,
         )
-        payload, headers = self._call("POST", "submit", body=body)
-        generation = Generation.from_payload(payload, headers=headers)
+        try:
+            payload, headers = self._call("POST", "submit", body=body)
+            generation = Generation.from_payload(payload, headers=headers)
+        except UnexpectedResponseError as exc:
+            # A 2xx we cannot read may still have created (and billed) a render.
+            raise AmbiguousSubmitError(str(exc), client_request_id=self.client_request_id) from exc
         self.log.info("Submitted %s render %s with template %r (credits used: %s)",
                       body["model"], generation.id, body["template"], generation.credits_used)
         return generation
@@ -554,7 +566,9 @@ class MagicVideoAsyncHook(BaseHook):
                     ) as resp:
                         text = await resp.text()
                 except (TimeoutError, aiohttp.ClientError) as exc:
-                    raise _transport_error_async(exc, action) from None
+                    lost = _transport_error_async(exc, action)
+                    lost.client_request_id = self.client_request_id
+                    raise lost from None
                 if resp.status >= 400:
                     err = api_error_from_response(resp.status, text, resp.headers, action=action)
                     err.client_request_id = self.client_request_id

@@ -101,7 +101,10 @@ class RetryPolicy:
         try:
             return tenacity.Retrying(sleep=sleep, **self._kwargs(method, what))(fn)
         except MagicVideoError as exc:
-            raise _ambiguous_if_submit(method, exc) from exc
+            converted = _ambiguous_if_submit(method, exc)
+            if converted is exc:
+                raise  # not "raise exc from exc": that would make the error its own __cause__
+            raise converted from exc
 
     async def acall(
         self,
@@ -115,7 +118,10 @@ class RetryPolicy:
         try:
             return await tenacity.AsyncRetrying(sleep=sleep, **self._kwargs(method, what))(fn)
         except MagicVideoError as exc:
-            raise _ambiguous_if_submit(method, exc) from exc
+            converted = _ambiguous_if_submit(method, exc)
+            if converted is exc:
+                raise
+            raise converted from exc
 
 
 def _ambiguous_if_submit(method: str, exc: MagicVideoError) -> MagicVideoError:

@@ -1,0 +1,116 @@
+"""Provider metadata: shape, connection form, and that every module and class it names really imports."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+
+import pytest
+
+import airflow_provider_magicvideo
+from airflow_provider_magicvideo import get_provider_info
+
+INFO = get_provider_info()
+
+
+def _python_modules() -> list[str]:
+    return [
+        module
+        for section in ("hooks", "operators", "sensors", "triggers")
+        for entry in INFO[section]
+        for module in entry["python-modules"]
+    ]
+
+
+def _class_paths() -> list[str]:
+    return [*INFO["extra-links"], *(ct["hook-class-name"] for ct in INFO["connection-types"])]
+
+
+def _import_class(path: str):
+    module_name, _, class_name = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def test_basic_fields():
+    assert INFO["package-name"] == "airflow-provider-magicvideo"
+    assert INFO["versions"] == [airflow_provider_magicvideo.__version__]
+    assert INFO["name"]
+    assert INFO["description"]
+    integrations = {i["integration-name"] for i in INFO["integrations"]}
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        assert INFO[section], section
+        assert {entry["integration-name"] for entry in INFO[section]} <= integrations
+
+
+def test_the_distribution_version_matches():
+    try:
+        version = importlib.metadata.version("airflow-provider-magicvideo")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the distribution is not installed (pip install -e .)")
+    assert INFO["versions"] == [version]
+
+
+def test_connection_type():
+    (conn_type,) = INFO["connection-types"]
+    assert conn_type["connection-type"] == "magicvideo"
+    hook_class = _import_class(conn_type["hook-class-name"])
+    from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+
+    assert hook_class is MagicVideoHook
+    assert hook_class.conn_type == "magicvideo"
+    assert hook_class.hook_name == conn_type["hook-name"]
+    assert hook_class.default_conn_name == "magicvideo_default"
+
+
+def test_ui_field_behaviour():
+    behaviour = INFO["connection-types"][0]["ui-field-behaviour"]
+    assert set(behaviour["hidden-fields"]) == {"login", "schema", "port"}
+    assert behaviour["relabeling"]["password"] == "API key"
+    assert "password" not in behaviour["hidden-fields"]
+    assert "host" not in behaviour["hidden-fields"]
+
+
+def test_conn_fields_schema_types():
+    fields = INFO["connection-types"][0]["conn-fields"]
+    assert set(fields) == {"timeout", "connect_timeout", "max_retries", "poll_interval", "wait_timeout",
+                           "max_media_bytes"}
+    expected = {"timeout": "number", "connect_timeout": "number", "poll_interval": "number",
+                "wait_timeout": "number", "max_retries": "integer", "max_media_bytes": "integer"}
+    for name, field in fields.items():
+        assert field["label"]
+        assert field["schema"]["type"] == [expected[name], "null"], name
+
+
+def test_conn_field_defaults_match_the_hook_defaults():
+    from airflow_provider_magicvideo.hooks.magicvideo import ApiSettings
+
+    fields = INFO["connection-types"][0]["conn-fields"]
+    defaults = ApiSettings(base_url="https://x", api_key="k")
+    assert fields["timeout"]["schema"]["default"] == defaults.read_timeout
+    assert fields["connect_timeout"]["schema"]["default"] == defaults.connect_timeout
+    assert fields["max_retries"]["schema"]["default"] == defaults.max_retries
+    assert fields["poll_interval"]["schema"]["default"] == defaults.poll_interval
+    assert fields["wait_timeout"]["schema"]["default"] == defaults.wait_timeout
+
+
+@pytest.mark.parametrize("module", _python_modules())
+def test_every_listed_module_imports(module):
+    assert module.startswith("airflow_provider_magicvideo.")
+    importlib.import_module(module)
+
+
+@pytest.mark.parametrize("path", _class_paths())
+def test_every_listed_class_imports(path):
+    assert isinstance(_import_class(path), type)
+
+
+def test_entry_point_resolves_to_get_provider_info():
+    matches = [
+        ep for ep in importlib.metadata.entry_points(group="apache_airflow_provider")
+        if ep.value.startswith("airflow_provider_magicvideo")
+    ]
+    assert len(matches) == 1, "install the package (pip install -e .) so its entry point is registered"
+    (entry_point,) = matches
+    assert entry_point.value == "airflow_provider_magicvideo:get_provider_info"
+    assert entry_point.load() is get_provider_info
+    assert entry_point.load()()["package-name"] == "airflow-provider-magicvideo"
