@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.magicvideo"]}],
         "extra-links": [
             f"{_PACKAGE}.operators.magicvideo.MagicVideoLink",
+            f"{_PACKAGE}.operators.deliver.MagicVideoDeliveredLink",
         ],
         "connection-types": [
             {

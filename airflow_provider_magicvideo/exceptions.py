@@ -162,6 +162,34 @@ class DeliveryError(MagicVideoError):
     """The MP4 could not be delivered intact to its destination."""
 
 
+class RenderNotCompletedError(DeliveryError):
+    """The render is not ``completed``; ``permanent`` when it ended in ``error`` (retrying cannot help)."""
+
+    def __init__(self, generation_id: str, status: str, detail: str | None = None) -> None:
+        self.generation_id = generation_id
+        self.status = status
+        self.permanent = status == "error"
+        why = f": {detail}" if detail else ""
+        hint = (" It will never have a video; submit a new render." if self.permanent
+                else " Wait for it to complete (MagicVideoSensor) before delivering.")
+        super().__init__(f"Cannot deliver generation {generation_id}: its status is {status!r}, "
+                         f"not 'completed'{why}.{hint}")
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failure that a retry of the task cannot fix (bad key, unknown generation, ...)."""
+
+    permanent = True
+
+
+class DestinationError(PermanentDeliveryError):
+    """The destination cannot be written (bad path, a directory, missing bucket, no permission)."""
+
+
+class DeliveryIntegrityError(PermanentDeliveryError):
+    """The bytes received are not the announced MP4 (bad signature, more bytes than announced)."""
+
+
 class AmbiguousSubmitError(MagicVideoError):
     """A submit was sent but its outcome is unknown, so a billed render may exist.
 

@@ -1,0 +1,165 @@
+"""``MagicVideoDeliverOperator``: copy a finished render's MP4 to any ObjectStoragePath (file://, s3://, ...).
+
+A thin wrapper over :func:`airflow_provider_magicvideo.delivery.deliver_generation`: it resolves the
+arguments, maps permanent failures to ``AirflowFailException`` and publishes the result (XCom, asset
+event extra, the "Delivered video" link).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    BaseOperator,
+    BaseOperatorLink,
+    ObjectStoragePath,
+    XCom,
+)
+
+from airflow_provider_magicvideo.delivery import (
+    DEFAULT_CHUNK_SIZE,
+    OVERWRITE_MODES,
+    DeliveryResult,
+    Overwrite,
+    as_destination,
+    deliver_generation,
+    is_permanent,
+)
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, make_client_request_id
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
+
+
+class MagicVideoDeliveredLink(BaseOperatorLink):
+    """The URI the video was delivered to (``file://…`` or ``s3://bucket/key``), read from the task's XCom."""
+
+    name = "Delivered video"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        value = XCom.get_value(ti_key=ti_key, key="return_value")
+        uri = value.get("uri") if isinstance(value, Mapping) else None
+        return uri if isinstance(uri, str) else ""
+
+
+def resolve_generation_id(value: Any) -> str:
+    """A generation id from a plain id or the dict pushed by the submit operator / sensor.
+
+    Also accepts that dict rendered to a string by a Jinja template (JSON or Python repr).
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            for parse in (json.loads, ast.literal_eval):
+                try:
+                    value = parse(text)
+                    break
+                except (ValueError, SyntaxError):
+                    continue
+        else:
+            value = text
+    if isinstance(value, Mapping):
+        value = value.get("generation_id") or value.get("id")
+    if not isinstance(value, str) or not value.strip():
+        raise AirflowFailException(
+            f"generation_id: {value!r} is not a generation id (a string, or the dict pushed by "
+            "MagicVideoSubmitOperator/MagicVideoSensor with a 'generation_id' key)."
+        )
+    return value.strip()
+
+
+class MagicVideoDeliverOperator(BaseOperator):
+    """Stream a completed render's MP4 to ``destination``: resumable, verified, atomic and idempotent.
+
+    A fresh presigned URL is fetched right before the download (the API's URLs expire after 10 minutes),
+    the body is streamed in ``chunk_size`` pieces (constant memory), checked (MP4 signature, length,
+    sha256) and written to ``<name>.part-<random>`` next to the destination, then moved onto it. A
+    re-run that finds the same bytes already delivered writes nothing and returns ``skipped=True``.
+
+    :param generation_id: the render's id, or the dict returned by ``MagicVideoSubmitOperator`` /
+        ``MagicVideoSensor`` (``{"generation_id": ..., ...}``). Templated.
+    :param destination: where to put the MP4: ``s3://bucket/{{ ds }}/{{ params.sku }}.mp4``,
+        ``file:///data/out.mp4``, a local path or an ``ObjectStoragePath``. Templated.
+    :param dest_conn_id: Airflow connection of the destination store (e.g. an AWS connection). Templated.
+    :param conn_id: connection of type ``magicvideo``.
+    :param overwrite: ``"if_different"`` (default: replace only when the sha256 differs), ``"always"``,
+        or ``"never"`` (keep any existing object without downloading).
+    :param chunk_size: bytes per read/write.
+    :param max_attempts: download attempts (each with a fresh URL, resuming with ``Range``).
+
+    Returns (XCom ``return_value``) ``{"uri", "size", "sha256", "content_type", "generation_id",
+    "skipped"}``; the same dict is attached as the extra of every :class:`Asset` in ``outlets``.
+    """
+
+    template_fields: Sequence[str] = ("generation_id", "destination", "dest_conn_id")
+    operator_extra_links = (MagicVideoDeliveredLink(),)
+    ui_color = "#c9e7f5"
+
+    def __init__(
+        self,
+        *,
+        generation_id: str | Mapping[str, Any],
+        destination: str | ObjectStoragePath,
+        dest_conn_id: str | None = None,
+        conn_id: str = MagicVideoHook.default_conn_name,
+        overwrite: Overwrite = "if_different",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_attempts: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if overwrite not in OVERWRITE_MODES:
+            raise ValueError(f"overwrite: {overwrite!r} is not one of {', '.join(OVERWRITE_MODES)}.")
+        if chunk_size < 1 or max_attempts < 1:
+            raise ValueError("chunk_size and max_attempts must be at least 1.")
+        self.generation_id = generation_id
+        self.destination = destination
+        self.dest_conn_id = dest_conn_id
+        self.conn_id = conn_id
+        self.overwrite: Overwrite = overwrite
+        self.chunk_size = chunk_size
+        self.max_attempts = max_attempts
+
+    def get_hook(self, context: Context) -> MagicVideoHook:
+        ti = context["ti"]
+        request_id = make_client_request_id(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", None))
+        return MagicVideoHook(self.conn_id, client_request_id=request_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        generation_id = resolve_generation_id(self.generation_id)
+        try:
+            destination = as_destination(self.destination, self.dest_conn_id or None)
+        except Exception as exc:
+            raise AirflowFailException(str(exc)) from exc
+        hook = self.get_hook(context)
+        try:
+            result = deliver_generation(
+                hook, generation_id, destination, chunk_size=self.chunk_size, max_attempts=self.max_attempts,
+                overwrite=self.overwrite,
+            )
+        except Exception as exc:
+            if is_permanent(exc):
+                raise AirflowFailException(str(exc)) from exc
+            raise
+        finally:
+            hook.close()
+        self._publish(context, result)
+        return result.as_xcom()
+
+    def _publish(self, context: Context, result: DeliveryResult) -> None:
+        """Attach the result to the asset events of this task's Asset outlets."""
+        from airflow.providers.common.compat.sdk import Asset
+
+        outlets = [o for o in (self.outlets or []) if isinstance(o, Asset)]
+        if not outlets:
+            return
+        events = context["outlet_events"]
+        for asset in outlets:
+            events[asset].extra.update(result.as_xcom())
+
+
+__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink", "resolve_generation_id"]

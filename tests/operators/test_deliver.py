@@ -1,0 +1,272 @@
+"""Tests of ``MagicVideoDeliverOperator`` and ``MagicVideoDeliveredLink``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import textwrap
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException, Asset, ObjectStoragePath
+
+from airflow_provider_magicvideo import delivery
+from airflow_provider_magicvideo.delivery import DeliveryError
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, make_client_request_id
+from airflow_provider_magicvideo.operators.deliver import (
+    MagicVideoDeliveredLink,
+    MagicVideoDeliverOperator,
+    resolve_generation_id,
+)
+from tests.s3_server import s3_client, s3_endpoint  # noqa: F401  (fixture)
+
+BASE = "https://api.magic.test/v2"
+CDN = "https://cdn.magic.test/files/"
+GEN = "gen-op-1"
+VIDEO = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 400
+RESULT_KEYS = {"uri", "size", "sha256", "content_type", "generation_id", "skipped"}
+
+
+def context(**ti: Any) -> dict[str, Any]:
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    fields = {"dag_id": "campaign", "task_id": "deliver", "run_id": "manual__2026-01-02", "map_index": -1, **ti}
+    return {"ti": SimpleNamespace(**fields), "outlet_events": OutletEventAccessors()}
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery, "_sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def fake_api(requests_mock, magicvideo_conn):
+    """requests-mock API: ``state["status"]`` is served; ``state["file"]`` is the CDN answer."""
+    magicvideo_conn(BASE, max_retries=0)
+    state: dict[str, Any] = {"status": {"status": "completed"}, "file": {"content": VIDEO}}
+
+    def status(request, ctx):
+        body = {"id": GEN, **state["status"]}
+        if body["status"] == "completed":
+            body["video"] = {"url": f"{CDN}{GEN}.mp4?X-Amz-Signature=s3cr3t"}
+        return body
+
+    requests_mock.get(f"{BASE}/video/generations", json=status)
+    requests_mock.get(f"{CDN}{GEN}.mp4", [state["file"]])
+    state["mock"] = requests_mock
+    return state
+
+
+# ============================================================================================ execute
+def test_execute_returns_and_publishes_the_result(fake_api, tmp_path):
+    asset = Asset(f"file://{tmp_path}/v.mp4")
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"),
+                                   outlets=[asset])
+    ctx = context()
+    result = op.execute(ctx)
+
+    digest = hashlib.sha256(VIDEO).hexdigest()
+    assert result == {"uri": f"file://{tmp_path}/v.mp4", "size": len(VIDEO), "sha256": digest,
+                      "content_type": "video/mp4", "generation_id": GEN, "skipped": False}
+    assert (tmp_path / "v.mp4").read_bytes() == VIDEO
+    assert ctx["outlet_events"][asset].extra == result
+
+
+def test_hook_gets_a_client_request_id_from_the_task_instance(fake_api, tmp_path):
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
+    hook = op.get_hook(context(map_index=3))
+    assert hook.client_request_id == make_client_request_id("campaign", "deliver", "manual__2026-01-02", 3)
+    op.execute(context(map_index=3))
+    sent = [r.headers.get("X-Client-Request-Id") for r in fake_api["mock"].request_history
+            if r.url.startswith(BASE)]
+    assert sent == [hook.client_request_id]
+
+
+@pytest.mark.parametrize("value", [
+    GEN,
+    f"  {GEN} ",
+    {"generation_id": GEN, "status": "completed", "video_url": "https://x", "url_expires_at": None,
+     "credits_used": 1, "model": "magic/image-to-video", "template": "Thailand Street"},
+    f'{{"generation_id": "{GEN}", "status": "completed"}}',
+    f"{{'generation_id': '{GEN}', 'status': 'completed'}}",
+])
+def test_generation_id_forms(value):
+    assert resolve_generation_id(value) == GEN
+
+
+@pytest.mark.parametrize("value", [None, "", {"status": "completed"}, 42])
+def test_bad_generation_id_fails_without_retry(value):
+    with pytest.raises(AirflowFailException, match="generation_id"):
+        resolve_generation_id(value)
+
+
+def test_failed_render_fails_the_task_for_good(fake_api, tmp_path):
+    fake_api["status"] = {"status": "error", "error": {"name": "RenderError", "message": "bad frame"}}
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
+    with pytest.raises(AirflowFailException, match="RenderError: bad frame"):
+        op.execute(context())
+
+
+def test_pending_render_is_retried_by_airflow(fake_api, tmp_path):
+    fake_api["status"] = {"status": "generating"}
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
+    with pytest.raises(DeliveryError) as info:
+        op.execute(context())
+    assert not isinstance(info.value, AirflowFailException)
+
+
+def test_bad_destination_fails_the_task_for_good(fake_api, tmp_path):
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=f"file://{tmp_path}/")
+    with pytest.raises(AirflowFailException, match="folder"):
+        op.execute(context())
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path))
+    with pytest.raises(AirflowFailException, match="folder"):
+        op.execute(context())
+
+
+def test_transient_download_failure_is_a_plain_error(fake_api, tmp_path):
+    fake_api["mock"].get(f"{CDN}{GEN}.mp4", status_code=403, text="<Error><Code>AccessDenied</Code></Error>")
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"),
+                                   max_attempts=2)
+    with pytest.raises(DeliveryError, match="after 2 attempt") as info:
+        op.execute(context())
+    assert not isinstance(info.value, AirflowFailException)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_arguments_are_rejected_at_parse_time():
+    with pytest.raises(ValueError, match="overwrite"):
+        MagicVideoDeliverOperator(task_id="d", generation_id=GEN, destination="/tmp/x.mp4", overwrite="maybe")
+    with pytest.raises(ValueError):
+        MagicVideoDeliverOperator(task_id="d", generation_id=GEN, destination="/tmp/x.mp4", max_attempts=0)
+
+
+def test_template_fields():
+    assert MagicVideoDeliverOperator.template_fields == ("generation_id", "destination", "dest_conn_id")
+
+
+# =============================================================================================== link
+def test_link_returns_the_delivered_uri(monkeypatch):
+    from airflow_provider_magicvideo.operators import deliver as module
+
+    seen = {}
+
+    def get_value(*, ti_key, key):
+        seen.update(ti_key=ti_key, key=key)
+        return {"uri": "s3://campaigns/2026-01-02/sku.mp4", "size": 1}
+
+    monkeypatch.setattr(module.XCom, "get_value", staticmethod(get_value))
+    link = MagicVideoDeliveredLink()
+    op = MagicVideoDeliverOperator(task_id="d", generation_id=GEN, destination="/tmp/x.mp4")
+    assert link.name == "Delivered video"
+    assert link.get_link(op, ti_key="KEY") == "s3://campaigns/2026-01-02/sku.mp4"
+    assert seen == {"ti_key": "KEY", "key": "return_value"}
+    assert op.operator_extra_links[0].name == "Delivered video"
+
+    monkeypatch.setattr(module.XCom, "get_value", staticmethod(lambda *, ti_key, key: None))
+    assert link.get_link(op, ti_key="KEY") == ""
+
+
+# ======================================================================================== emulator
+def png_bytes() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 120), (200, 60, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def render(magicvideo_emulator, magicvideo_conn) -> dict[str, Any]:
+    """A completed emulator render, as the dict the submit operator / sensor pushes."""
+    magicvideo_conn(magicvideo_emulator.base_url)
+    hook = MagicVideoHook()
+    generation = hook.wait_for_generation(hook.submit(image=png_bytes()).id, poll_interval=0.2, timeout=60)
+    hook.close()
+    return {"generation_id": generation.id, "status": "completed", "video_url": generation.video_url,
+            "url_expires_at": None, "credits_used": generation.credits_used, "model": "magic/image-to-video",
+            "template": "Thailand Street"}
+
+
+@pytest.mark.integration
+def test_execute_against_the_emulator_to_s3(render, s3_endpoint):  # noqa: F811
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="op-bucket")
+    asset = Asset("s3://op-bucket/out/clip.mp4")
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=render,
+                                   destination="s3://op-bucket/out/clip.mp4", dest_conn_id="aws_test",
+                                   outlets=[asset])
+    ctx = context()
+    result = op.execute(ctx)
+    body = client.get_object(Bucket="op-bucket", Key="out/clip.mp4")["Body"].read()
+    assert body[4:8] == b"ftyp"
+    assert result["sha256"] == hashlib.sha256(body).hexdigest() and result["size"] == len(body)
+    assert result["uri"] == "s3://op-bucket/out/clip.mp4" and result["generation_id"] == render["generation_id"]
+    assert ctx["outlet_events"][asset].extra == result
+    assert op.execute(context())["skipped"] is True
+
+
+@pytest.mark.integration
+def test_execute_accepts_an_objectstoragepath(render, tmp_path):
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=render["generation_id"],
+                                   destination=ObjectStoragePath(f"file://{tmp_path}/clip.mp4"))
+    result = op.execute(context())
+    assert set(result) == RESULT_KEYS
+    assert (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+# ========================================================================================= dag.test
+DAG_FILE = '''
+import pendulum
+from airflow.sdk import DAG, Asset
+from airflow_provider_magicvideo.operators.deliver import MagicVideoDeliverOperator
+
+with DAG("deliver_test_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         params={{"sku": "sku-42", "generation_id": ""}}) as dag:
+    MagicVideoDeliverOperator(
+        task_id="deliver",
+        generation_id="{{{{ params.generation_id }}}}",
+        destination="file://{out}/{{{{ ds }}}}/{{{{ params.sku }}}}.mp4",
+        outlets=[Asset("file://{out}/latest.mp4")],
+    )
+'''
+
+
+@pytest.mark.integration
+def test_dag_test_renders_templates_and_delivers(render, airflow_db, tmp_path, monkeypatch):
+    import importlib.util
+
+    import pendulum
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    out = tmp_path / "out"
+    (dags / "deliver_test_dag.py").write_text(textwrap.dedent(DAG_FILE.format(out=out)))
+    bundles = [{"name": "deliver-test-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(dags), "refresh_interval": 0}}]
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    spec = importlib.util.spec_from_file_location("deliver_test_dag", dags / "deliver_test_dag.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag
+
+    run = dag.test(logical_date=pendulum.datetime(2026, 1, 2, tz="UTC"),
+                   run_conf={"generation_id": render["generation_id"]})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
+    delivered = out / "2026-01-02" / "sku-42.mp4"
+    assert delivered.read_bytes()[4:8] == b"ftyp"
+    ti = run.get_task_instance("deliver")
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = {row.key: row.value for row in session.query(XComModel).filter_by(
+            dag_id=ti.dag_id, run_id=ti.run_id, task_id="deliver")}
+    value = XComModel.deserialize_value(SimpleNamespace(value=rows["return_value"]))
+    assert value["uri"] == f"file://{delivered}" and value["skipped"] is False
+    link = XComModel.deserialize_value(SimpleNamespace(value=rows["_link_MagicVideoDeliveredLink"]))
+    assert link == f"file://{delivered}"
