@@ -28,7 +28,7 @@ unit: $(STAMP)
 test: lint types unit
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_magicvideo.demo
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulator_load.py

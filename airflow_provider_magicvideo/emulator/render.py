@@ -48,7 +48,7 @@ class RenderSpec:
 # --------------------------------------------------------------------------- inputs
 def decode_image(data: bytes) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:  # Pillow raises many types for garbage input
         raise InvalidMediaError(
@@ -261,15 +261,15 @@ def _draw_landmark(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random) 
         for rail in (-0.3, 0.3):
             draw.line((vx, vy + 60, cw / 2 + rail * cw, ch), fill=(180, 180, 190), width=6)
     elif kind == "tower":
-        base, top = horizon, ch * 0.08
+        t_base, t_top = float(horizon), ch * 0.08
         draw.polygon(
-            [(cw * 0.25, top), (cw * 0.29, top), (cw * 0.42, base), (cw * 0.12, base)], fill=(80, 70, 60)
+            [(cw * 0.25, t_top), (cw * 0.29, t_top), (cw * 0.42, t_base), (cw * 0.12, t_base)], fill=(80, 70, 60)
         )
-        draw.polygon([(cw * 0.22, base), (cw * 0.32, base), (cw * 0.27, base - 120)], fill=scene.sky[1])
+        draw.polygon([(cw * 0.22, t_base), (cw * 0.32, t_base), (cw * 0.27, t_base - 120)], fill=scene.sky[1])
         for k in range(1, 9):
-            y = top + (base - top) * k / 9
+            t_y = t_top + (t_base - t_top) * k / 9
             half = 0.02 + 0.15 * k / 9
-            draw.line((cw * (0.27 - half), y, cw * (0.27 + half), y), fill=(60, 50, 45), width=4)
+            draw.line((cw * (0.27 - half), t_y, cw * (0.27 + half), t_y), fill=(60, 50, 45), width=4)
 
 
 def _draw_surround(draw: ImageDraw.ImageDraw, scene: Scene) -> None:
@@ -370,8 +370,8 @@ def _text_dots(prompt: str, rng: random.Random, limit: int = 900) -> np.ndarray:
     font = ImageFont.load_default()
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     boxes = [probe.textbbox((0, 0), text, font=font) for text in lines]
-    mw = max(b[2] - b[0] for b in boxes) + 2
-    lh = max(b[3] - b[1] for b in boxes) + 3
+    mw = int(max(b[2] - b[0] for b in boxes)) + 2
+    lh = int(max(b[3] - b[1] for b in boxes)) + 3
     mask = Image.new("L", (mw, lh * len(lines)), 0)
     mdraw = ImageDraw.Draw(mask)
     for k, (text, box) in enumerate(zip(lines, boxes, strict=True)):
