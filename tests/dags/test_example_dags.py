@@ -7,6 +7,7 @@ against the emulator over a real socket, and the campaign delivers to S3 served 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import av
@@ -105,17 +106,18 @@ def test_quickstart_renders_and_delivers_a_real_mp4(airflow_db, magicvideo_emula
 @pytest.mark.integration
 def test_campaign_delivers_every_row_to_s3(airflow_db, magicvideo_emulator, magicvideo_conn, fast_polls):
     magicvideo_conn(magicvideo_emulator.base_url)
+    bucket = f"campaigns-{uuid.uuid4().hex[:8]}"  # moto's store is process-wide: keep out of other tests' way
     with moto_s3() as endpoint, aws_connection(endpoint) as conn_id:
-        s3_client(endpoint).create_bucket(Bucket="campaigns")
-        run = _run("magicvideo_campaign", {"destination": "s3://campaigns/videos", "dest_conn_id": conn_id})
+        s3_client(endpoint).create_bucket(Bucket=bucket)
+        run = _run("magicvideo_campaign", {"destination": f"s3://{bucket}/videos", "dest_conn_id": conn_id})
         assert run.state == "success", {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
         ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else run.run_after.strftime("%Y-%m-%d")
         client = s3_client(endpoint)
-        keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="campaigns")["Contents"])
+        keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
         assert keys == [f"videos/{ds}/{name}" for name in
                         ("SKU-1001.mp4", "SKU-1002.mp4", "SKU-1003.mp4", "manifest.json")]
-        body = client.get_object(Bucket="campaigns", Key=f"videos/{ds}/SKU-1002.mp4")["Body"].read()
-        summary = json.loads(client.get_object(Bucket="campaigns", Key=f"videos/{ds}/manifest.json")["Body"].read())
+        body = client.get_object(Bucket=bucket, Key=f"videos/{ds}/SKU-1002.mp4")["Body"].read()
+        summary = json.loads(client.get_object(Bucket=bucket, Key=f"videos/{ds}/manifest.json")["Body"].read())
     local = Path(airflow_db) / "campaign-check.mp4"
     local.write_bytes(body)
     probe = _probe(str(local))
