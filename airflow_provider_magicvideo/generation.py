@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 #: The API's documented lifetime of a completed render's presigned URL.
 URL_LIFETIME_SECONDS = 600
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
 class GenerationStatus(str, Enum):
@@ -73,7 +75,11 @@ class Generation:
             return None
         query = parse_qs(urlsplit(self.video_url).query)
         try:
-            signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            # Not strptime: its first call imports and compiles, a visible stall on a triggerer's loop.
+            match = _AMZ_DATE.fullmatch(query["X-Amz-Date"][0])
+            if match is None:
+                raise ValueError("X-Amz-Date")
+            signed = datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
             lifetime = int(query["X-Amz-Expires"][0])
         except (KeyError, IndexError, ValueError):
             return datetime.now(UTC) + timedelta(seconds=URL_LIFETIME_SECONDS)

@@ -61,3 +61,25 @@ def magicvideo_conn(monkeypatch: pytest.MonkeyPatch):
         return conn_id
 
     return _set
+
+
+@pytest.fixture
+def mocked(monkeypatch):
+    """An ``aioresponses`` mock that works with the installed aiohttp.
+
+    aioresponses 0.7.9 builds responses without the ``stream_writer`` that aiohttp >= 3.14 requires
+    (https://github.com/pnuckowski/aioresponses/issues/289); give them a stub with ``output_size``.
+    """
+    from types import SimpleNamespace
+
+    import aiohttp
+    from aioresponses import aioresponses
+    from aioresponses import core as aioresponses_core
+
+    class StreamWriterCompatResponse(aiohttp.ClientResponse):
+        def __init__(self, *args, stream_writer=None, **kwargs):
+            super().__init__(*args, stream_writer=stream_writer or SimpleNamespace(output_size=0), **kwargs)
+
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", StreamWriterCompatResponse)
+    with aioresponses() as mock:
+        yield mock

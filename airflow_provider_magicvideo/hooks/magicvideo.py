@@ -501,6 +501,7 @@ class MagicVideoAsyncHook(BaseHook):
     connection_limit: ClassVar[int] = 32
     _shared: ClassVar[dict[tuple[int, str], _SharedSession]] = {}
     _locks: ClassVar[dict[tuple[int, str], asyncio.Lock]] = {}
+    _lookup_ready: ClassVar[bool] = False
 
     def __init__(self, conn_id: str = default_conn_name, *, client_request_id: str | None = None) -> None:
         super().__init__()
@@ -518,6 +519,11 @@ class MagicVideoAsyncHook(BaseHook):
         async with lock:
             shared = self._shared.get(key)
             if shared is None or shared.session.closed:
+                if not MagicVideoAsyncHook._lookup_ready:
+                    # The first lookup imports (and builds) Airflow's secrets machinery: do that in a
+                    # thread, not on the triggerer's event loop shared with every other trigger.
+                    await asyncio.to_thread(_load_connection_machinery)
+                    MagicVideoAsyncHook._lookup_ready = True
                 from airflow.providers.common.compat.connection import get_async_connection
 
                 conn = await get_async_connection(self.conn_id, hook=self)
@@ -597,6 +603,18 @@ class MagicVideoAsyncHook(BaseHook):
             return shared.settings
         finally:
             await self._release(shared)
+
+
+def _load_connection_machinery() -> None:
+    """Import what an async connection lookup needs (blocking; run off the event loop, once)."""
+    import airflow.providers.common.compat.connection  # noqa: F401
+
+    try:
+        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+        ensure_secrets_backend_loaded()
+    except Exception:  # best effort: the lookup itself reports real problems
+        log.debug("Could not preload the secrets backends", exc_info=True)
 
 
 async def _async_extra(conn: Connection) -> Mapping[str, Any]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -86,7 +87,14 @@ class MagicVideoSensor(BaseSensorOperator):
         self._client_request_id = client_request_id_for(context)
         if not self.deferrable:
             return self._handed_on(context, super().execute(context))
-        first = self.poke(context)
+        try:
+            first = self.poke(context)
+        except (AirflowFailException, AirflowSensorTimeout) as exc:
+            # What BaseSensorOperator.execute does for a failing poke: soft_fail/never_fail skip the task.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise AirflowSkipException(f"Skipping due to {flag} is set to True: {exc}") from exc
+            raise
         if first.is_done:
             return self._handed_on(context, first.xcom_value)
         self.defer(

@@ -13,6 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook, PollTracker
+from airflow_provider_magicvideo.hooks.retry import is_transient_poll_failure
 
 
 def deadline_after(seconds: float) -> str:
@@ -36,7 +37,8 @@ class MagicVideoTrigger(BaseTrigger):
     the failure tolerance. Never the API key, never a URL.
 
     The event's ``status`` is ``success`` (with ``video_url``, ``url_expires_at``, ``credits_used``),
-    ``error`` (with the API's ``error_name``/``error_message``, or the poll failure) or ``timeout``.
+    ``error`` (with the API's ``error_name``/``error_message``, or the poll failure; ``fatal`` is False
+    only when polling gave up after too many transient failures, so a task retry may help) or ``timeout``.
 
     :param max_consecutive_failures: failed polls (network, 5xx, malformed JSON) tolerated in a row,
         with exponential backoff, before the wait fails.
@@ -90,7 +92,7 @@ class MagicVideoTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = _epoch(self.end_time)
         tracker = PollTracker(self.generation_id, self.max_consecutive_failures, self.log)
-        self.log.info("Waiting for generation %s (poll every %.0fs, deadline %s)",
+        self.log.info("Waiting for generation %s (poll every %gs, deadline %s)",
                       self.generation_id, self.poll_interval, self.end_time)
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
             while True:
@@ -100,8 +102,11 @@ class MagicVideoTrigger(BaseTrigger):
                     try:
                         delay = tracker.failed(exc, self.poll_interval)
                     except Exception as fatal:
+                        # Too many transient failures in a row may pass with a task retry (as on the
+                        # blocking path); auth, credit, not-found and validation answers will not.
                         yield self._event("error", f"Generation {self.generation_id}: status polling failed: "
-                                                   f"{fatal}", fatal=True, polls=tracker.polls)
+                                                   f"{fatal}", fatal=not is_transient_poll_failure(fatal),
+                                          polls=tracker.polls)
                         return
                 else:
                     tracker.observed(generation)

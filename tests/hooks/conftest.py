@@ -1,35 +1,15 @@
-"""Fixtures for the hook tests: the connection, hooks that never sleep, tiny real images, a working aioresponses."""
+"""Fixtures for the hook tests: the connection, hooks that never sleep, tiny real images."""
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterator
-from types import SimpleNamespace
+from collections.abc import Callable
 
-import aiohttp
 import pytest
-from aioresponses import aioresponses
-from aioresponses import core as aioresponses_core
 from PIL import Image
 
 from tests.hooks.support import BASE_URL, HOOK_LOGGER
-
-
-class _StreamWriterCompatResponse(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 builds responses without the ``stream_writer`` that aiohttp >= 3.14 requires
-    (https://github.com/pnuckowski/aioresponses/issues/289); give it a stub with ``output_size``."""
-
-    def __init__(self, *args, stream_writer=None, **kwargs):
-        super().__init__(*args, stream_writer=stream_writer or SimpleNamespace(output_size=0), **kwargs)
-
-
-@pytest.fixture
-def mocked(monkeypatch) -> Iterator[aioresponses]:
-    """An ``aioresponses`` mock that works with the installed aiohttp."""
-    monkeypatch.setattr(aioresponses_core, "ClientResponse", _StreamWriterCompatResponse)
-    with aioresponses() as mock:
-        yield mock
 
 
 class SleepRecorder(list):

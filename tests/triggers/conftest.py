@@ -1,0 +1,37 @@
+"""Fixtures for the trigger tests: a fast connection, no leaked shared sessions."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+
+TRIGGER_LOGGER = "tests.magicvideo.trigger"
+
+
+
+
+@pytest.fixture
+def fake_api_conn(magicvideo_conn):
+    """``magicvideo_default`` on a fake host; no HTTP-level retries so one poll is one request."""
+    from tests.hooks.support import BASE_URL
+
+    return magicvideo_conn(BASE_URL, max_retries=0)
+
+
+@pytest.fixture
+def trigger_log() -> logging.Logger:
+    logger = logging.getLogger(TRIGGER_LOGGER)
+    logger.setLevel(logging.DEBUG)
+    return logger
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_sessions_leak():
+    yield
+    leaked = dict(MagicVideoAsyncHook._shared)
+    MagicVideoAsyncHook._shared.clear()
+    MagicVideoAsyncHook._locks.clear()
+    assert not leaked, f"shared sessions left open: {leaked}"
