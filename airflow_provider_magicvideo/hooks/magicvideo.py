@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
+from multidict import CIMultiDict
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_magicvideo.exceptions import (
@@ -481,6 +482,7 @@ class PollTracker:
 class _SharedSession:
     session: aiohttp.ClientSession
     settings: ApiSettings
+    loop: asyncio.AbstractEventLoop
     users: int = 0
 
 
@@ -508,6 +510,7 @@ class MagicVideoAsyncHook(BaseHook):
         self.conn_id = conn_id
         self.client_request_id = make_client_request_id(client_request_id or f"airflow:{uuid.uuid4().hex}")
         self._entered: _SharedSession | None = None
+        self._headers: CIMultiDict[str] | None = None
         self._sleep = asyncio.sleep
 
     def _key(self) -> tuple[int, str]:
@@ -515,10 +518,13 @@ class MagicVideoAsyncHook(BaseHook):
 
     async def _acquire(self) -> _SharedSession:
         key = self._key()
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
         async with lock:
             shared = self._shared.get(key)
-            if shared is None or shared.session.closed:
+            # id() of a finished loop can be reused by a new one: never hand out another loop's session.
+            if shared is None or shared.session.closed or shared.loop is not asyncio.get_running_loop():
                 if not MagicVideoAsyncHook._lookup_ready:
                     # The first lookup imports (and builds) Airflow's secrets machinery: do that in a
                     # thread, not on the triggerer's event loop shared with every other trigger.
@@ -537,7 +543,8 @@ class MagicVideoAsyncHook(BaseHook):
                     headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                     raise_for_status=False,
                 )
-                shared = self._shared[key] = _SharedSession(session=session, settings=settings)
+                shared = self._shared[key] = _SharedSession(session=session, settings=settings,
+                                                            loop=asyncio.get_running_loop())
             shared.users += 1
             return shared
 
@@ -547,7 +554,9 @@ class MagicVideoAsyncHook(BaseHook):
             key = self._key()
             if self._shared.get(key) is shared:
                 del self._shared[key]
-                self._locks.pop(key, None)
+                lock = self._locks.get(key)
+                if lock is not None and not lock.locked():  # a lock is bound to its loop: do not keep it
+                    del self._locks[key]
             await shared.session.close()
 
     async def __aenter__(self) -> MagicVideoAsyncHook:
@@ -563,7 +572,11 @@ class MagicVideoAsyncHook(BaseHook):
         shared = self._entered or await self._acquire()
         try:
             settings = shared.settings
-            headers = settings.headers(self.client_request_id)
+            if self._headers is None:  # built once per hook: a trigger polls with the same headers
+                self._headers = CIMultiDict(
+                    {"Authorization": f"Bearer {settings.api_key}", "X-Client-Request-Id": self.client_request_id}
+                )
+            headers = self._headers
 
             async def attempt() -> tuple[str, Mapping[str, str]]:
                 try:

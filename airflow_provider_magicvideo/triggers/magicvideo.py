@@ -110,14 +110,12 @@ class MagicVideoTrigger(BaseTrigger):
                         return
                 else:
                     tracker.observed(generation)
+                    # PollTracker.observed already logged the final status change: no second line here.
                     if generation.status is GenerationStatus.COMPLETED:
-                        self.log.info("Generation %s completed after %.0fs", self.generation_id, tracker.elapsed)
                         yield self._event("success", f"Generation {self.generation_id} completed.", generation,
                                           polls=tracker.polls)
                         return
                     if generation.status is GenerationStatus.ERROR:
-                        self.log.info("Generation %s ended in error after %.0fs", self.generation_id,
-                                      tracker.elapsed)
                         yield self._event(
                             "error",
                             f"Generation {self.generation_id} failed: {generation.error_name or 'error'}: "
