@@ -1,0 +1,480 @@
+"""Parent side of ``bench/trigger_scale.py``: emulator, render submission, child process, sampling, report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
+
+CHILD = Path(__file__).resolve().parent / "_harness_child.py"
+CONTENDERS = ("magicvideo", "http", "sample")
+LABELS = {
+    "magicvideo": "MagicVideoTrigger (this project)",
+    "http": "HttpEventTrigger (providers-http)",
+    "sample": "doc sample loop (thread/render)",
+}
+API_KEY = "bench-key-not-secret"
+SAMPLE_EVERY = 0.1  # seconds between RSS samples of the child
+
+
+# ------------------------------------------------------------------------------------------- results
+@dataclass
+class RunResult:
+    contender: str
+    n: int
+    poll: float
+    via: str = "direct"  # "direct": trigger.run() driven by the harness; "triggerrunner": Airflow's TriggerRunner
+    render_seconds: float = 0.0
+    ok: int = 0  # success events
+    events: int = 0  # all events (success, error, timeout, raised)
+    polls: int = 0  # status GETs served by the emulator while the contender ran
+    cpu_s: float = 0.0
+    rss_base_mb: float = 0.0
+    rss_peak_mb: float = 0.0
+    maxrss_mb: float = 0.0  # the child's ru_maxrss at the end (includes import peaks)
+    connects: int = 0
+    wall_s: float = 0.0
+    p50_s: float = math.nan
+    p99_s: float = math.nan
+    max_s: float = math.nan
+    emu_cpu_s: float = 0.0
+    peak_fds: int = 0
+    peak_threads: int = 0
+    submit_s: float = 0.0
+    load_avg: float = 0.0  # 1-minute load average of the machine when the run ended (other work competes)
+    problems: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @classmethod
+    def skipped(cls, contender: str, n: int, poll: float, note: str) -> RunResult:
+        return cls(contender=contender, n=n, poll=poll, note=note)
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.contender] + (" via TriggerRunner" if self.via == "triggerrunner" else "")
+
+    @property
+    def ran(self) -> bool:
+        return not self.note.startswith("skipped")
+
+    @property
+    def cpu_per_poll_ms(self) -> float:
+        return 1000 * self.cpu_s / self.polls if self.polls else math.nan
+
+    @property
+    def rss_per_render_kb(self) -> float:
+        return 1024 * (self.rss_peak_mb - self.rss_base_mb) / self.n if self.n else math.nan
+
+    @property
+    def req_per_s(self) -> float:
+        return self.polls / self.wall_s if self.wall_s else math.nan
+
+    @property
+    def emu_util(self) -> float:
+        return self.emu_cpu_s / self.wall_s if self.wall_s else math.nan
+
+    def summary(self) -> str:
+        return (f"{self.ok}/{self.n} ok, {self.polls} polls, "
+                f"CPU {self.cpu_s:.2f}s ({self.cpu_per_poll_ms:.3f} ms/poll), "
+                f"RSS {self.rss_base_mb:.0f}->{self.rss_peak_mb:.0f} MB ({self.rss_per_render_kb:.1f} KB/render), "
+                f"{self.connects} TCP opens, p50 {self.p50_s:.2f}s p99 {self.p99_s:.2f}s, "
+                f"emulator CPU {self.emu_cpu_s:.1f}s, wall {self.wall_s:.1f}s"
+                + (f"; problems: {self.problems[:3]}" if self.problems else ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(cpu_per_poll_ms=self.cpu_per_poll_ms, rss_per_render_kb=self.rss_per_render_kb,
+                    req_per_s=self.req_per_s, emu_util=self.emu_util)
+        return data
+
+
+def load_result(path: Path) -> RunResult:
+    """A RunResult from a run directory's ``result.json`` (for re-rendering tables and plots)."""
+    data = json.loads(path.read_text())
+    names = {f.name for f in RunResult.__dataclass_fields__.values()}
+    return RunResult(**{k: v for k, v in data.items() if k in names})
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+# ---------------------------------------------------------------------------------------- emulator side
+def process_cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def gets_served(stats: dict[str, Any]) -> int:
+    return sum(count for label, count in stats["requests"].items() if label.startswith("GET "))
+
+
+async def submit_renders(base_url: str, n: int, spread: float, concurrency: int = 32) -> list[list[Any]]:
+    """POST ``n`` text-to-video renders, paced evenly over ``spread`` seconds.
+
+    Returns ``[[generation_id, offset_s], ...]``: offset = when the answer came back, relative to the first.
+    """
+    url = f"{base_url}/video/generations"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    answered: list[tuple[float, str]] = []
+    slots = iter(range(n))
+    start = time.monotonic() + 0.05
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for k in slots:
+            delay = start + k * spread / n - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = {"model": "magic/text-to-video", "prompt": f"benchmark render {k}"}
+            async with session.post(url, json=body, headers=headers) as response:
+                payload = await response.json()
+                if response.status != 200:
+                    raise RuntimeError(f"submit answered {response.status}: {payload}")
+            answered.append((time.time(), payload["id"]))
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    answered.sort()
+    first = answered[0][0]
+    return [[gid, round(at - first, 4)] for at, gid in answered]
+
+
+# ------------------------------------------------------------------------------------------- the child
+def child_env(root_url: str, home: Path) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),  # Trigger.encrypt_kwargs (TriggerRunner)
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW_CONN_MAGICVIDEO_DEFAULT": json.dumps(
+            {"conn_type": "magicvideo", "host": f"{root_url}/v2", "password": API_KEY}
+        ),
+        "AIRFLOW_CONN_HTTP_BENCH": json.dumps(
+            {"conn_type": "http", "host": root_url, "extra": {"Authorization": f"Bearer {API_KEY}"}}
+        ),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    })
+    return env
+
+
+class Child:
+    """The contender's process: JSON lines over stdin/stdout, stderr to a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=env, text=True, bufsize=1,
+            )
+        self.process = psutil.Process(self.popen.pid)
+        self._lines: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            with self._cond:
+                self._lines.append(json.loads(line))
+                self._cond.notify_all()
+        with self._cond:
+            self._lines.append({"eof": True})
+            self._cond.notify_all()
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(json.dumps(message) + "\n")
+        self.popen.stdin.flush()
+
+    def poll_message(self) -> dict[str, Any] | None:
+        with self._cond:
+            return self._lines.pop(0) if self._lines else None
+
+    def wait_message(self, timeout: float) -> dict[str, Any]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._lines, timeout):
+                raise TimeoutError(f"child gave no answer in {timeout}s; log: {self.log_tail()}")
+            message = self._lines.pop(0)
+        if message.get("eof"):
+            raise RuntimeError(f"child exited early; log: {self.log_tail()}")
+        return message
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    return process.memory_info().rss / 2**20
+
+
+def run_contender(contender: str, n: int, *, poll: float, render_seconds: float, via: str = "direct") -> RunResult:
+    """One fresh emulator, N renders, one child process waiting on them with ``contender``."""
+    if via != "direct" and contender == "sample":
+        raise ValueError("the sample loop is not a trigger; it only runs directly")
+    result = RunResult(contender=contender, n=n, poll=poll, render_seconds=render_seconds, via=via)
+    home = Path(tempfile.mkdtemp(prefix=f"trigger-scale-{contender}-{n}-"))
+    hard_timeout = poll + render_seconds + 12 * poll + 120
+    with EmulatorProcess(render="fast", render_seconds=render_seconds, log_level="warning",
+                         log_path=home / "emulator.log") as emulator:
+        assert emulator.process is not None
+        emu_pid = emulator.process.pid
+        child = Child(child_env(emulator.root_url, home), home / "child.log")
+        try:
+            child.send({"contender": contender, "port": emulator.port, "base_url": emulator.base_url,
+                        "api_key": API_KEY, "poll": poll, "render_seconds": render_seconds,
+                        "hard_timeout": hard_timeout, "via": via})
+            child.wait_message(180)  # ready: imports done
+            baseline = []
+            for _ in range(5):
+                baseline.append(_rss_mb(child.process))
+                time.sleep(0.05)
+            result.rss_base_mb = statistics.median(baseline)
+
+            started = time.monotonic()
+            submitted = asyncio.run(submit_renders(emulator.base_url, n, spread=poll))
+            # Each wait starts at a random phase within one poll interval (seeded): how a render's completion
+            # falls between two polls is then uniform, as with real render durations; starting waits at the
+            # submit offsets would put every render at the SAME phase and make the latency a constant.
+            rng = random.Random(n)
+            jobs = [[gid, round(rng.uniform(0, poll), 4)] for gid, _ in submitted]
+            result.submit_s = time.monotonic() - started
+            gets_before = gets_served(emulator.stats())
+            emu_cpu_before = process_cpu(emu_pid)
+
+            child.send({"jobs": jobs})
+            peak = result.rss_base_mb
+            message = None
+            while message is None:
+                try:
+                    peak = max(peak, _rss_mb(child.process))
+                    result.peak_fds = max(result.peak_fds, child.process.num_fds())
+                    result.peak_threads = max(result.peak_threads, child.process.num_threads())
+                except psutil.NoSuchProcess:
+                    break
+                time.sleep(SAMPLE_EVERY)
+                message = child.poll_message()
+            if message is None or message.get("eof"):
+                raise RuntimeError(f"{contender} child died; log: {child.log_tail()}")
+            result.emu_cpu_s = process_cpu(emu_pid) - emu_cpu_before
+            result.load_avg = os.getloadavg()[0]
+            stats = emulator.stats()
+        finally:
+            child.close()
+
+    result.rss_peak_mb = peak
+    result.polls = gets_served(stats) - gets_before
+    result.cpu_s = message["cpu_s"]
+    result.wall_s = message["wall_s"]
+    result.connects = message["connects"]
+    result.maxrss_mb = message["maxrss_kb"] / 1024
+    completed_at = stats["completed_at"]
+    latencies = []
+    seen: set[str] = set()
+    for gid, status, at in message["events"]:
+        if gid in seen:
+            result.problems.append(f"second event for {gid}")
+            continue
+        seen.add(gid)
+        result.events += 1
+        if status == "success" and gid in completed_at:
+            result.ok += 1
+            latencies.append(at - completed_at[gid])
+        elif len(result.problems) < 5:
+            result.problems.append(f"{gid}: {status}")
+    if result.events < n:
+        result.problems.append(f"{n - result.events} waits gave no event within {hard_timeout:.0f}s")
+    result.p50_s = percentile(latencies, 50)
+    result.p99_s = percentile(latencies, 99)
+    result.max_s = max(latencies) if latencies else math.nan
+    (home / "result.json").write_text(json.dumps(result.as_dict(), indent=1))
+    (home / "events.json").write_text(json.dumps({
+        "t_start": message["t_start"], "jobs": jobs, "completed_at": completed_at, "events": message["events"],
+    }))
+    return result
+
+
+# -------------------------------------------------------------------------------------------- reports
+def _f(value: float, digits: int) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def markdown_table(results: list[RunResult]) -> str:
+    rows = [
+        "| contender | N | events ok | status GETs | req/s | CPU s | CPU ms/poll | RSS base→peak MB "
+        "| RSS KB/render | TCP opens | peak fds | p50 s | p99 s | max s | emulator CPU s (util, ms/req) | wall s "
+        "| load |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in results:
+        if not r.ran:
+            rows.append(f"| {r.label} | {r.n:,} | {r.note} |" + " |" * 14)
+            continue
+        rows.append(
+            f"| {r.label} | {r.n:,} | {r.ok:,}/{r.n:,} | {r.polls:,} | {_f(r.req_per_s, 0)} "
+            f"| {_f(r.cpu_s, 2)} | {_f(r.cpu_per_poll_ms, 3)} | {r.rss_base_mb:.0f}→{r.rss_peak_mb:.0f} "
+            f"| {_f(r.rss_per_render_kb, 1)} | {r.connects:,} | {r.peak_fds:,} | {_f(r.p50_s, 2)} "
+            f"| {_f(r.p99_s, 2)} | {_f(r.max_s, 2)} | {_f(r.emu_cpu_s, 1)} ({r.emu_util:.0%}, "
+            f"{1000 * r.emu_cpu_s / max(r.polls, 1):.2f}) | {_f(r.wall_s, 1)} "
+            f"| {r.load_avg:.1f} |"
+        )
+    problems = [f"- {r.label} N={r.n}: {'; '.join(r.problems)}" for r in results if r.problems]
+    return "\n".join(rows) + ("\n\nProblems:\n" + "\n".join(problems) if problems else "")
+
+
+def targets_report(results: list[RunResult], *, poll: float) -> str:
+    by = {(r.contender, r.n): r for r in results if r.ran and r.via == "direct"}
+    lines = ["Targets (this project = MagicVideoTrigger, HTTP = HttpEventTrigger):", ""]
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**MISSED**"
+
+    for n in sorted({r.n for r in results}):
+        mv, http = by.get(("magicvideo", n)), by.get(("http", n))
+        if mv is None:
+            continue
+        lines.append(f"- N={n:,}: all {n:,} waits completed in one process: {verdict(mv.ok == n)} ({mv.ok:,}/{n:,})")
+        limit = poll + 1
+        lines.append(f"  - p99 latency ≤ poll + 1 s = {limit:g} s: {verdict(mv.p99_s <= limit)} "
+                     f"(p99 {mv.p99_s:.2f} s)")
+        if http is not None and http.polls and mv.polls:
+            cpu_ratio = http.cpu_per_poll_ms / mv.cpu_per_poll_ms
+            lines.append(f"  - CPU per poll ≤ 1/10 of HTTP: {verdict(cpu_ratio >= 10)} "
+                         f"({mv.cpu_per_poll_ms:.3f} vs {http.cpu_per_poll_ms:.3f} ms, 1/{cpu_ratio:.1f})")
+            mv_rss, http_rss = mv.rss_per_render_kb, http.rss_per_render_kb
+            rss_ratio = http_rss / mv_rss if mv_rss > 0 else math.inf
+            lines.append(f"  - RSS per waiting render ≤ 1/5 of HTTP: {verdict(rss_ratio >= 5)} "
+                         f"({mv_rss:.1f} vs {http_rss:.1f} KB, 1/{rss_ratio:.1f})")
+    return "\n".join(lines)
+
+
+TARGETS_NOTE = """\
+## Method
+
+- Each (contender, N) gets a fresh emulator process (`run_emulator_process`-style `EmulatorProcess`,
+  `render="fast"`, log level warning) and a fresh child process (`bench/_harness_child.py`) that imports
+  everything first; the parent then takes the baseline RSS (median of 5 samples), submits the N renders paced
+  evenly over one poll interval, and hands the ids to the child, which starts each wait at a random (seeded)
+  phase within one poll interval, so where a completion falls between two polls is uniform. The parent samples
+  the child's RSS, fds and threads every 0.1 s until the child reports.
+- Triggers are driven the way `TriggerRunner.run_trigger` does it, minus the database: `async for event in
+  trigger.run()` to the end, all N in one event loop, with Airflow's own logging configuration (INFO).
+- CPU: the child's `getrusage(RUSAGE_SELF)` user+system (all threads) from hand-over to the last event.
+  Polls: `GET` requests the emulator counted (`/_emulator/stats` `requests`) over the same window.
+- TCP opens: `socket.socket.connect` is wrapped in the child and counts calls whose address has the
+  emulator's port. aiohttp (via aiohappyeyeballs → `loop.sock_connect` → `sock.connect`) and urllib3
+  (`requests`) open every TCP connection with it. "peak fds" is the child's highest open-descriptor count.
+- Latency: child's `time.time()` when the event came out of `run()` minus the emulator's `completed_at`
+  for that generation (same host clock).
+- `--trigger-runner N`: the two triggers also run inside Airflow's own `TriggerRunner` (create_triggers →
+  run_trigger → cleanup_finished_triggers on its 1 s cadence, kwargs Fernet-encrypted through
+  `Trigger.encrypt_kwargs`), in the child, without the supervisor process, its comms socket or the database.
+- NOT done: the real-triggerer mode (`--triggerer`: `airflow triggerer` + scheduler + PostgreSQL + N mapped
+  deferrable MagicVideoSensor tasks). Running 1,000 real task instances to deferral on this 2-core machine did
+  not fit the time budget; the flag only prints that it is not implemented.
+- The machine is shared (other test suites, an Airflow stack) and has 2 cores: the `load` column is the
+  1-minute load average when each run ended (the thread-per-render sample loop itself adds one runnable thread
+  per render). CPU seconds and RSS are per process and hold up under contention; latency, req/s and poll counts
+  do not: when the child or the emulator is starved, polls stretch and completions are seen late.
+
+## Why targets are missed, and what would close them
+
+- CPU per poll ≤ 1/10 of the HTTP trigger: MagicVideoTrigger is 2.5-4x cheaper per poll (one pooled
+  keep-alive connection instead of a new `ClientSession` + TCP connection + a `sync_to_async` module reload per
+  poll), not 10x. cProfile of 1,000 waits: INFO logging (4-5 structlog lines per render: "Waiting", every status
+  change, and "completed" twice - once from `PollTracker.observed`, once from `run()`) and a fresh
+  `tenacity.AsyncRetrying` per poll (stop/wait/retry objects, closures, `inspect`-based `is_coroutine_callable`
+  on every call) are 35-45% of its CPU: with both removed (INFO filtered, first attempt awaited outside
+  tenacity) it measured 0.52-0.59 ms/poll instead of 0.79-1.15 ms/poll. What remains (~0.5 ms) is aiohttp's
+  per-request path (ClientRequest, yarl `extend_query`, header merge, response parser) plus one asyncio timer
+  and task switch per wait. 1/10 of the HTTP trigger (~0.25-0.3 ms) needs that gone too: a per-(loop,
+  connection) poller that prebuilds the request bytes and issues due polls from one task over the pooled
+  keep-alive sockets, instead of N sleeping generators each doing a full aiohttp request.
+- RSS per waiting render ≤ 1/5: both triggers sit on the same per-wait floor - the trigger object, its asyncio
+  Task and async-generator frame, a hook object with its structlog bound logger (tracemalloc: ~5.4 KB traced
+  per waiting MagicVideoTrigger in total, harness included). The HTTP trigger's extra is transient (a
+  ClientSession, connector and response per in-flight poll), so its RSS/render grows with concurrency, not
+  with N. Shaving the MagicVideo side (no hook + logger object per trigger: the trigger keeps ids and borrows
+  the shared session; `__slots__` on PollTracker; one module logger) saves ~1-2 KB; 1/5 of the HTTP trigger
+  is not reachable while every wait is its own trigger, task and generator, which Airflow's TriggerRunner
+  requires.
+- p99 ≤ poll + 1 s: the design meets it when the process and the emulator get CPU (p99 ≈ 0.99 x poll:
+  completions fall uniformly between two polls). It is missed where the 2-core machine was saturated (see
+  `load`): N=5,000 at a 5 s poll needs ~1,000 status GETs/s; at ~1 ms CPU per poll in the trigger plus ~0.5 ms
+  in the emulator that is ~1.5 cores of a 2-core box before anyone else runs. Cheaper polls (above) or a
+  longer poll interval at this N close it.
+"""
+
+
+# ----------------------------------------------------------------------------------------------- plot
+def write_plot(results: list[RunResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("CPU ms per poll", lambda r: r.cpu_per_poll_ms, True),
+        ("peak RSS KB per waiting render", lambda r: r.rss_per_render_kb, True),
+        ("TCP connections opened", lambda r: r.connects, True),
+        ("p99 completion→event latency, s", lambda r: r.p99_s, False),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for ax, (title, metric, log_y) in zip(axes.flat, panels, strict=True):
+        for contender in CONTENDERS:
+            for via, style in (("direct", "-"), ("triggerrunner", ":")):
+                runs = [r for r in results if r.contender == contender and r.via == via and r.ran]
+                points = sorted((r.n, metric(r)) for r in runs)
+                points = [(x, y) for x, y in points if y is not None and not math.isnan(y)]
+                if points:
+                    ax.plot(*zip(*points, strict=True), style, marker="o", label=runs[0].label)
+        ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("renders waited on (N)")
+        ax.grid(True, which="both", alpha=0.3)
+    polls = {r.poll for r in results}
+    axes.flat[3].axhline(max(polls) + 1, color="grey", linestyle="--", label="poll + 1 s target")
+    axes.flat[0].legend(fontsize=8)
+    axes.flat[3].legend(fontsize=8)
+    fig.suptitle("Waiting on N renders in one process")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
