@@ -78,6 +78,13 @@ def make_client_request_id(*parts: object) -> str:
     return text
 
 
+def client_request_id_for(context: Any) -> str:
+    """A stable ``X-Client-Request-Id`` for a task instance: the same across its tries, so the API's
+    logs (and the emulator's stats) tie every request of one render task together."""
+    ti = context["ti"]
+    return make_client_request_id("airflow", ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", None))
+
+
 def normalize_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
     """Connection host → API base URL ending in ``/v2``.
 
@@ -648,6 +655,7 @@ __all__ = [
     "MagicVideoHook",
     "PollTracker",
     "build_submit_body",
+    "client_request_id_for",
     "make_client_request_id",
     "normalize_base_url",
 ]

@@ -29,7 +29,7 @@ from airflow_provider_magicvideo.delivery import (
     deliver_generation,
     is_permanent,
 )
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, make_client_request_id
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, client_request_id_for
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
@@ -125,9 +125,7 @@ class MagicVideoDeliverOperator(BaseOperator):
         self.max_attempts = max_attempts
 
     def get_hook(self, context: Context) -> MagicVideoHook:
-        ti = context["ti"]
-        request_id = make_client_request_id(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", None))
-        return MagicVideoHook(self.conn_id, client_request_id=request_id)
+        return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
 
     def execute(self, context: Context) -> dict[str, Any]:
         generation_id = resolve_generation_id(self.generation_id)

@@ -18,7 +18,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_magicvideo.exceptions import CreditBudgetExceededError
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, make_client_request_id
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, client_request_id_for
 from airflow_provider_magicvideo.results import fail_fast, generation_result, result_from_event
 from airflow_provider_magicvideo.templates import Model, resolve_model, resolve_template
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
@@ -28,12 +28,6 @@ if TYPE_CHECKING:
 
 #: What one magic render costs, per the API's own submit response.
 CREDITS_PER_RENDER = 1_050_000
-
-
-def client_request_id_for(context: Context) -> str:
-    """A stable ``X-Client-Request-Id`` for a task instance (same across its tries)."""
-    ti = context["ti"]
-    return make_client_request_id("airflow", ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
 
 
 class MagicVideoLink(BaseOperatorLink):

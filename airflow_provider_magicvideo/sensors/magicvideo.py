@@ -17,8 +17,8 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_magicvideo.exceptions import GenerationFailedError, GenerationTimeoutError
 from airflow_provider_magicvideo.generation import GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, PollTracker
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, client_request_id_for
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, PollTracker, client_request_id_for
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
 from airflow_provider_magicvideo.results import fail_fast, generation_result, result_from_event
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
 

@@ -77,7 +77,7 @@ def test_execute_returns_and_publishes_the_result(fake_api, tmp_path):
 def test_hook_gets_a_client_request_id_from_the_task_instance(fake_api, tmp_path):
     op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
     hook = op.get_hook(context(map_index=3))
-    assert hook.client_request_id == make_client_request_id("campaign", "deliver", "manual__2026-01-02", 3)
+    assert hook.client_request_id == make_client_request_id("airflow", "campaign", "deliver", "manual__2026-01-02", 3)
     op.execute(context(map_index=3))
     sent = [r.headers.get("X-Client-Request-Id") for r in fake_api["mock"].request_history
             if r.url.startswith(BASE)]
