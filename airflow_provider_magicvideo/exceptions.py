@@ -224,11 +224,15 @@ class GenerationFailedError(MagicVideoError):
 class GenerationTimeoutError(MagicVideoError):
     """The render was still pending when the wait's deadline passed."""
 
-    def __init__(self, generation_id: str, waited: float | None = None, last_status: str | None = None) -> None:
+    def __init__(self, generation_id: str, waited: float | None = None, last_status: str | None = None,
+                 *, deadline: str | None = None) -> None:
         self.generation_id = generation_id
         self.waited = waited
         self.last_status = last_status
-        after = f" after {waited:.0f}s" if waited is not None else ""
+        self.deadline = deadline
+        # A deferred wait names its absolute deadline: after a triggerer failover the current trigger's own
+        # elapsed time would understate how long the render was waited for.
+        after = f" by its deadline {deadline}" if deadline else (f" after {waited:.0f}s" if waited is not None else "")
         status = f" (last status: {last_status})" if last_status else ""
         super().__init__(
             f"Generation {generation_id} did not complete{after}{status}. It may still finish and was "

@@ -90,7 +90,8 @@ def result_from_event(
             raise AirflowFailException(message)
         raise AirflowException(message)
     if status == "timeout":
-        raise GenerationTimeoutError(generation_id, event.get("waited"), event.get("last_status"))
+        raise GenerationTimeoutError(generation_id, event.get("waited"), event.get("last_status"),
+                                     deadline=event.get("end_time"))
     raise AirflowException(f"Generation {generation_id}: unexpected trigger event status {status!r}: {dict(event)}")
 
 

@@ -121,6 +121,16 @@ def test_timeout_event_names_the_generation():
     assert "MagicVideoSensor(generation_id='gen-77')" in str(info.value)
 
 
+def test_timeout_event_names_the_original_deadline():
+    with pytest.raises(GenerationTimeoutError) as info:
+        result_from_event({"status": "timeout", "generation_id": "gen-78", "waited": 3.0,
+                           "end_time": "2026-11-27T00:40:00+00:00"})
+    assert info.value.deadline == "2026-11-27T00:40:00+00:00"
+    # Not the few seconds the current trigger ran: after a failover that would understate the wait.
+    assert "did not complete by its deadline 2026-11-27T00:40:00+00:00" in str(info.value)
+    assert "after 3s" not in str(info.value)
+
+
 @pytest.mark.parametrize("url", [None, ""])
 def test_success_without_video_url_is_refused(url):
     with pytest.raises(AirflowException, match="without a video URL"):

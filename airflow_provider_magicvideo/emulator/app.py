@@ -445,6 +445,22 @@ def create_app(config: EmulatorConfig) -> ASGIApp:
         emulator.faults.configure(knobs)
         return json_response(knobs.as_dict())
 
+    @app.post("/_emulator/complete_pending")
+    async def complete_pending(request: Request) -> Response:
+        """Move the completion of every not-yet-final job to ``at`` (epoch, default now), evenly over ``spread`` s."""
+        try:
+            spec = json.loads(await request.body() or b"{}")
+            now = time.time()
+            at, spread = float(spec.get("at") or now), max(0.0, float(spec.get("spread") or 0.0))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return api_error(400, str(exc), request.url.path)
+        pending = [job for job in emulator.store.jobs.values() if job.status_at(now) not in ("completed", "error")]
+        random.Random(spec.get("seed", 0)).shuffle(pending)
+        for i, job in enumerate(pending):
+            job.render_seconds = max(0.0, at + spread * i / len(pending) - job.created_at)
+            emulator.store.save(job)
+        return json_response({"updated": len(pending)})
+
     @app.post("/_emulator/reset")
     async def reset() -> Response:
         emulator.reset()

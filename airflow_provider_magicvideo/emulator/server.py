@@ -53,6 +53,11 @@ class EmulatorClient:
             spec["profile"] = profile
         return self._call("POST", "/_emulator/faults", spec)
 
+    def complete_pending(self, at: float | None = None, spread: float = 0.0, seed: int = 0) -> int:
+        """Make every job that is not final yet complete at ``at`` (epoch; default now), spread evenly over
+        ``spread`` seconds in a seeded random order. Returns how many jobs were moved."""
+        return self._call("POST", "/_emulator/complete_pending", {"at": at, "spread": spread, "seed": seed})["updated"]
+
     def reset(self) -> None:
         """Forget all jobs, counters and balances; restore the startup fault config."""
         self._call("POST", "/_emulator/reset", {})

@@ -169,6 +169,9 @@ class MagicVideoSubmitOperator(ResumableJobMixin, BaseOperator):
         if not self.wait_for_completion:
             return generation_id
         if self.deferrable:
+            # The extra link is evaluated when the task leaves the worker to defer: give it a value to read
+            # (otherwise every deferral logs an "XCom not found" error).
+            context["ti"].xcom_push(key="video_url", value=None)
             self.defer(
                 trigger=MagicVideoTrigger(
                     generation_id=generation_id,

@@ -97,6 +97,8 @@ class MagicVideoSensor(BaseSensorOperator):
             raise
         if first.is_done:
             return self._handed_on(context, first.xcom_value)
+        # The extra link is evaluated when the task leaves the worker to defer: give it a value to read.
+        context["ti"].xcom_push(key="video_url", value=None)
         self.defer(
             trigger=MagicVideoTrigger(
                 generation_id=self._id,

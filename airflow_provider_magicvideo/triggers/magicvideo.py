@@ -127,6 +127,7 @@ class MagicVideoTrigger(BaseTrigger):
                 remaining = deadline - time.time()
                 if remaining <= 0:
                     yield self._event("timeout", f"Generation {self.generation_id} was not done by {self.end_time}.",
+                                      end_time=str(self.end_time),
                                       waited=tracker.elapsed, last_status=tracker.last_status, polls=tracker.polls)
                     return
                 await asyncio.sleep(min(delay, remaining))

@@ -181,6 +181,8 @@ def test_timeout_names_the_generation(airflow_db, magicvideo_emulator, magicvide
         generation_id = xcom(dr, task_id, "generation_id")
         message = failure(dr, task_id)
         assert f"Generation {generation_id} did not complete" in message
+        # The deferred wait names its absolute deadline (true across triggerer failovers).
+        assert ("by its deadline 20" in message) == (task_id == "timeout_deferred")
         assert f"MagicVideoSensor(generation_id={generation_id!r})" in message
     assert magicvideo_emulator.stats()["total_posts"] == 2
 
@@ -236,6 +238,8 @@ def test_api_key_never_leaks(airflow_db, magicvideo_emulator, magicvideo_conn, a
 
     out, err = capfd.readouterr()
     assert "wait_deferred" in out + err + caplog.text  # the logs were captured at all
+    # Deferring evaluates the extra link before a video exists; that must not log an error.
+    assert "XCom not found" not in out + err + caplog.text
     assert api_key not in out
     assert api_key not in err
     assert api_key not in caplog.text
