@@ -9,6 +9,10 @@
 * Videos land at ``<destination>/<ds>/<sku>.mp4`` through ``ObjectStoragePath``: ``s3://bucket/prefix``
   with an AWS connection, or a local folder for a dry run.
 * ``write_summary`` writes ``manifest.json`` beside the videos: what was delivered and the credits used.
+* If a render fails (e.g. the API cannot use an image), ``deliver`` waits as ``upstream_failed`` rather
+  than pairing the remaining videos with the wrong rows. Fix the row and clear the failed ``render``
+  task instance (with downstream): only that render is submitted again; the ones already paid for are
+  reused, because a retry or clear reconnects to the stored generation.
 """
 
 from __future__ import annotations
