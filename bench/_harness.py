@@ -405,9 +405,8 @@ TARGETS_NOTE = """\
 - `--trigger-runner N`: the two triggers also run inside Airflow's own `TriggerRunner` (create_triggers →
   run_trigger → cleanup_finished_triggers on its 1 s cadence, kwargs Fernet-encrypted through
   `Trigger.encrypt_kwargs`), in the child, without the supervisor process, its comms socket or the database.
-- NOT done: the real-triggerer mode (`--triggerer`: `airflow triggerer` + scheduler + PostgreSQL + N mapped
-  deferrable MagicVideoSensor tasks). Running 1,000 real task instances to deferral on this 2-core machine did
-  not fit the time budget; the flag only prints that it is not implemented.
+- `--triggerer N` (a real `airflow triggerer` + scheduler + PostgreSQL + N mapped deferrable tasks) is a
+  separate mode, `bench/triggerer_mode.py`; its results and method are in `trigger_scale_triggerer.md`.
 - The machine is shared (other test suites, an Airflow stack) and has 2 cores: the `load` column is the
   1-minute load average when each run ended (the thread-per-render sample loop itself adds one runnable thread
   per render). CPU seconds and RSS are per process and hold up under contention; latency, req/s and poll counts
@@ -439,6 +438,54 @@ TARGETS_NOTE = """\
   `load`): N=5,000 at a 5 s poll needs ~1,000 status GETs/s; at ~1 ms CPU per poll in the trigger plus ~0.5 ms
   in the emulator that is ~1.5 cores of a 2-core box before anyone else runs. Cheaper polls (above) or a
   longer poll interval at this N close it.
+"""
+
+
+TRIGGERER_NOTE = """\
+## Method (`--triggerer N`, bench/triggerer_mode.py)
+
+- Deployment (built on `tests/integration/deployment.py`, imported, not copied): a fresh PostgreSQL database
+  (`CREATE DATABASE` + `airflow db migrate`, dropped at the end), `api-server` (the Execution API the task
+  processes defer through; the run is triggered over REST), `scheduler` with the LocalExecutor
+  (`parallelism` = worker slots that bring the TIs to deferral), `dag-processor` on `bench/dags/`, and per
+  contender ONE fresh `airflow triggerer --skip-serve-logs` (capacity ≥ N, Airflow's default 5 s heartbeat).
+  Connections live in the metadata DB (`airflow connections add`), as in a real deployment, so the
+  triggers resolve them through the triggerer's supervisor. `bench/preload/airflow_local_settings.py`
+  imports the DAG's modules before every fork (LocalExecutor workers, task processes, the trigger runner), so
+  a task parses the DAG in <1 s instead of ~7 s on this box; the triggerer's RSS baseline includes them.
+- DAGs (`bench/dags/bench_trigger_scale.py`): `generation_ids` (reads `conf["ids"]`) → N mapped
+  `MagicVideoSensor(deferrable=True, poke_interval=poll)`, or N mapped `HttpEventWait` (defers at once to
+  `HttpEventTrigger` on `GET /v2/video/generations?generation_id=ID` with `_harness_check.is_final`).
+  One emulator process (`render="fast"`) holds every render pending (render time one week) until the window
+  is over; `POST /_emulator/complete_pending` (`at` = now + 1 s, `spread` = one poll) then completes them
+  evenly over one poll interval, in a seeded random order.
+- Ramp: DAG run triggered → all N TIs `deferred` (SQL on `task_instance`) and the triggerer has started all
+  N triggers (each per-TI trigger log has its `trigger ... starting` line); then two poll intervals to settle.
+- Steady window (`window s`): during it every TI stays `deferred` (SQL every 5 s: the lowest count seen is
+  the first number of "deferred / triggers on triggerer") and every trigger row of the run is held by our
+  triggerer job (`trigger.triggerer_id`; lowest count seen is the second number).
+- CPU: psutil user+system seconds of the `airflow triggerer` process and its children (the trigger-runner
+  subprocess) over the window; in brackets the parent (supervisor: DB sync, heartbeats, connection and
+  log forwarding) and the runner (the event loop with the triggers). CPU ms/poll = that / the status GETs the
+  emulator counted over the same window (`/_emulator/stats`; admin calls are not counted).
+- RSS: sum of the tree's RSS (psutil). Base = median of 5 samples with the fresh triggerer idle, before the
+  renders are submitted; steady = median of the 1 s samples in the window; KB/trigger = (steady - base) / N.
+  This includes everything the triggerer builds lazily for the first trigger of a kind (runner-side
+  supervisor comms, logging, DAG/TI context objects), which weighs heavily at small N.
+- TCP opens: client ports of every TCP connection to the emulator port in the kernel's tables
+  (`/proc/net/tcp{,6}`, all states incl. TIME_WAIT, which lasts 60 s > window), sampled every 1 s; opens =
+  ports seen in the window that were not there at its start. Only the triggerer talks to the emulator in
+  the window (the benchmark's 2 stats calls open 2 connections and are included). In brackets: the peak of
+  the triggerer processes' own sockets connected to the emulator (psutil `net_connections`).
+- Latency: emulator `completed_at` of the render → the moment the TI was first seen out of `deferred` in
+  `task_instance` (SQL poll every 0.2 s after the release), i.e. the event reached the metadata DB (the
+  triggerer's event handling runs on its ~1 s loop). The trigger runner's own `Trigger fired event` lines
+  in the per-TI trigger logs are in the run JSON (`fired_p50_s`/`fired_p99_s`); they are ~0.5-0.7 s earlier,
+  but the triggerer sometimes closes that log before the line is written, so not every TI has one.
+- After the events the run is marked failed over REST (unless `--triggerer-finish-runs`): otherwise the N
+  resumed tasks (execute_complete) would keep the LocalExecutor busy for as long as the ramp while the next
+  contender ramps. The `--triggerer 50` development runs let both runs finish: every TI `success`.
+- Per-run JSON (samples, states, run id): `bench/results/runs/triggerer-<contender>-<N>.json`.
 """
 
 

@@ -20,6 +20,7 @@ and the emulator's own CPU seconds.
     python bench/trigger_scale.py --n 1000 --contenders magicvideo http
     python bench/trigger_scale.py --smoke              # N = 20, poll 0.5 s, render 2 s (< 60 s)
     python bench/trigger_scale.py --n 100 1000 5000 --trigger-runner 1000   # + both triggers in TriggerRunner
+    python bench/trigger_scale.py --triggerer 1000     # real `airflow triggerer` + PostgreSQL (bench/triggerer_mode.py)
 
 Writes ``bench/results/trigger_scale.md`` and ``bench/results/trigger_scale.png`` (not with ``--smoke``,
 unless ``--out`` is given).
@@ -28,7 +29,9 @@ unless ``--out`` is given).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (
     CONTENDERS,
     TARGETS_NOTE,
+    TRIGGERER_NOTE,
     RunResult,
     load_result,
     markdown_table,
@@ -63,8 +67,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trigger-runner", type=int, nargs="*", default=None, metavar="N",
                         help="also run both triggers through Airflow's TriggerRunner (in-process, no supervisor/DB) "
                              "at these N (default: 1000)")
-    parser.add_argument("--triggerer", action="store_true",
-                        help="a real `airflow triggerer` with PostgreSQL: NOT implemented (see the results file)")
+    parser.add_argument("--triggerer", type=int, default=None, metavar="N",
+                        help="instead: N mapped deferrable tasks per contender (magicvideo, http) in a real "
+                             "deployment - PostgreSQL, scheduler + LocalExecutor, ONE `airflow triggerer` "
+                             "(bench/triggerer_mode.py); writes bench/results/trigger_scale_triggerer.md")
+    parser.add_argument("--triggerer-window", type=float, default=None, metavar="S",
+                        help="--triggerer: steady waiting window measured, seconds (default max(30, 6 x poll))")
+    parser.add_argument("--triggerer-parallelism", type=int, default=8, metavar="P",
+                        help="--triggerer: LocalExecutor parallelism (task slots bringing TIs to deferral)")
+    parser.add_argument("--triggerer-ramp-timeout", type=float, default=3600, metavar="S",
+                        help="--triggerer: give up when the N TIs are not all deferred after this many seconds")
+    parser.add_argument("--triggerer-http-n", type=int, default=None, metavar="N",
+                        help="--triggerer: N for the HttpEventTrigger contender (default: the same N)")
+    parser.add_argument("--triggerer-finish-runs", action="store_true",
+                        help="--triggerer: let every resumed task finish (default: stop the run after the events)")
+    parser.add_argument("--keep-home", action="store_true", help="--triggerer: keep AIRFLOW_HOME (logs)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.n, args.poll, args.render = [20], 0.5, 2.0
@@ -96,11 +113,39 @@ def run(args: argparse.Namespace) -> list[RunResult]:
     return results
 
 
+def run_triggerer_mode(args: argparse.Namespace, argv: list[str] | None) -> list:
+    from triggerer_mode import markdown_table as triggerer_table
+    from triggerer_mode import run_triggerer
+
+    ns = {c: args.triggerer for c in ("magicvideo", "http") if c in args.contenders}
+    if "http" in ns and args.triggerer_http_n:
+        ns["http"] = args.triggerer_http_n
+    window = args.triggerer_window or max(30.0, 6 * args.poll)
+    started = time.monotonic()
+    results = run_triggerer(ns, poll=args.poll, window=window, parallelism=args.triggerer_parallelism,
+                            ramp_timeout=args.triggerer_ramp_timeout, finish_runs=args.triggerer_finish_runs,
+                            keep_home=args.keep_home)
+    table = triggerer_table(results)
+    print()
+    print(table)
+    out = args.out if args.out is not None else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    (out / "trigger_scale_triggerer.md").write_text(
+        "# Trigger scale in a real `airflow triggerer` on PostgreSQL\n\n"
+        f"Command: `python bench/trigger_scale.py {command}` (poll {args.poll:g} s, window {window:g} s, "
+        f"LocalExecutor parallelism {args.triggerer_parallelism}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        ", "
+        f"{os.cpu_count()} cores, whole run {time.monotonic() - started:.0f} s).\n\n" + table + "\n\n"
+        + TRIGGERER_NOTE + "\n")
+    print(f"\nwrote {out / 'trigger_scale_triggerer.md'}", file=sys.stderr)
+    return results
+
+
 def main(argv: list[str] | None = None) -> list[RunResult]:
     args = parse_args(argv)
     if args.triggerer:
-        print("[trigger_scale] --triggerer: a real `airflow triggerer` + PostgreSQL mode is not implemented; "
-              "use --trigger-runner for Airflow's TriggerRunner in-process.", file=sys.stderr)
+        return run_triggerer_mode(args, argv)
     if args.from_results:
         results = [load_result(path) for path in args.from_results]
         order = {c: i for i, c in enumerate(CONTENDERS)}
