@@ -167,7 +167,7 @@ Target (issue 6): delivery ≥ 80 % of the plain loopback copy of the same bytes
   cores; on 2 cores both sides compete, so the ratio is only meaningful on an otherwise idle machine. Under
   contention (another test suite running) file:// measured 62-90 %; the file:// baseline itself also varies
   with the page cache (a delivery faster than its baseline, > 100 %, is that noise).
-- S3 rows run once each: moto's in-process server keeps the 1 GiB object in memory and caps both S3 rows
+- S3 rows run once each: moto's standalone server keeps the 1 GiB object in memory and caps both S3 rows
   at ~50-60 MB/s, the plain s3fs upload included; the ratio, not the MB/s, is the figure that carries over.
 """
 
