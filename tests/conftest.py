@@ -64,6 +64,18 @@ def magicvideo_conn(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def no_shared_session_leak():
+    """Fail a test that leaves a shared aiohttp session open (and clear it so the next test starts clean)."""
+    from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+
+    yield
+    leaked = dict(MagicVideoAsyncHook._shared)
+    MagicVideoAsyncHook._shared.clear()
+    MagicVideoAsyncHook._locks.clear()
+    assert not leaked, f"shared sessions left open: {leaked}"
+
+
+@pytest.fixture
 def mocked(monkeypatch):
     """An ``aioresponses`` mock that works with the installed aiohttp.
 

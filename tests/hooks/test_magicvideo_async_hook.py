@@ -51,12 +51,8 @@ def make_hook(conn, async_sleeps):
 
 
 @pytest.fixture(autouse=True)
-def _no_shared_sessions_leak():
-    yield
-    leaked = dict(MagicVideoAsyncHook._shared)
-    MagicVideoAsyncHook._shared.clear()
-    MagicVideoAsyncHook._locks.clear()
-    assert not leaked, f"shared sessions left open: {leaked}"
+def _no_shared_sessions_leak(no_shared_session_leak):
+    """Every async-hook test must release the shared session it used (see tests/conftest.py)."""
 
 
 def _requests(mocked, method: str = "GET"):

@@ -6,8 +6,6 @@ import logging
 
 import pytest
 
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
-
 TRIGGER_LOGGER = "tests.magicvideo.trigger"
 
 
@@ -29,9 +27,5 @@ def trigger_log() -> logging.Logger:
 
 
 @pytest.fixture(autouse=True)
-def _no_shared_sessions_leak():
-    yield
-    leaked = dict(MagicVideoAsyncHook._shared)
-    MagicVideoAsyncHook._shared.clear()
-    MagicVideoAsyncHook._locks.clear()
-    assert not leaked, f"shared sessions left open: {leaked}"
+def _no_shared_sessions_leak(no_shared_session_leak):
+    """Every async-hook test must release the shared session it used (see tests/conftest.py)."""
