@@ -42,14 +42,8 @@ for _path in (str(REPO), str(BENCH)):
 from _harness import API_KEY, gets_served, percentile, process_cpu, submit_renders  # noqa: E402
 
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
-from tests.integration.deployment import (  # noqa: E402
-    Deployment,
-    drop_database,
-    pg_admin,
-    pg_user,
-    random_text,
-    wait_for,
-)
+from tooling.deployment import Deployment, drop_database, pg_admin, pg_user, random_text  # noqa: E402
+from tooling.net import wait_for  # noqa: E402
 
 DAGS = BENCH / "dags"
 DAG_IDS = {"magicvideo": "bench_trigger_scale_magicvideo", "http": "bench_trigger_scale_http"}
@@ -64,36 +58,8 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ deployment
-@dataclass
-class BenchDeployment(Deployment):
-    """The integration harness's deployment, with the bench DAG folder, ONE triggerer at a time and the
-    limits raised so N mapped task instances can all defer (LocalExecutor ``parallelism`` worker slots)."""
-
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    def env(self) -> dict[str, str]:
-        env = super().env()
-        env.update(self.extra_env)
-        return env
-
-    def start(self) -> None:
-        for conn_id, url in self.conns.items():
-            self.airflow("connections", "add", conn_id, "--conn-type", "magicvideo", "--conn-host", url,
-                         "--conn-password", self.api_key)
-        root = self.conns["magicvideo_default"].removesuffix("/v2")
-        self.airflow("connections", "add", "http_bench", "--conn-json", json.dumps(
-            {"conn_type": "http", "host": root, "extra": {"Authorization": f"Bearer {self.api_key}"}}))
-        self.spawn("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")
-        self.spawn("scheduler", "scheduler")
-        self.spawn("dag-processor", "dag-processor")
-        self.start_triggerer()
-        wait_for("api-server health", self._healthy, 300, 2)
-        self.login()
-
-
 def bench_env(n: int, poll: float, parallelism: int) -> dict[str, str]:
     return {
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(5000, 2 * n)),
         "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": str(max(5000, 2 * n)),
@@ -315,7 +281,7 @@ def triggers_by_triggerer(dep: Deployment, dag_id: str, run_id: str) -> dict[int
     return {job: count for job, count in rows}
 
 
-def run_one(dep: BenchDeployment, emulator: EmulatorProcess, contender: str, n: int, *, poll: float,
+def run_one(dep: Deployment, emulator: EmulatorProcess, contender: str, n: int, *, poll: float,
             window: float, parallelism: int, ramp_timeout: float, finish_run: bool) -> TriggererResult:
     result = TriggererResult(contender=contender, n=n, poll=poll, parallelism=parallelism)
     started = time.monotonic()
@@ -469,19 +435,23 @@ def run_triggerer(ns: dict[str, int], *, poll: float, window: float, parallelism
     database = f"magicvideo_bench_{random_text(8)}"
     results: list[TriggererResult] = []
     emulator = EmulatorProcess(render="fast", render_seconds=HOLD_SECONDS, log_level="warning")
-    dep: BenchDeployment | None = None
+    dep: Deployment | None = None
     t_start = time.monotonic()
     try:
         emulator.start()
         log(f"emulator {emulator.root_url}; creating database {database} and migrating")
         pg_admin(f"CREATE DATABASE {database}", user)
-        dep = BenchDeployment(executor="LocalExecutor", database=database, pg_user=user,
-                              conns={"magicvideo_default": emulator.base_url}, api_key=API_KEY,
-                              extra_env=bench_env(max(ns.values()), poll, parallelism))
+        # The tier's deployment with the bench DAG folder, the HTTP provider's connection, ONE triggerer at a
+        # time and the limits raised so N mapped task instances can all defer (``parallelism`` worker slots).
+        dep = Deployment(executor="LocalExecutor", database=database, pg_user=user,
+                         conns={"magicvideo_default": emulator.base_url}, api_key=API_KEY, dags_folder=DAGS,
+                         extra_conns={"http_bench": json.dumps({"conn_type": "http", "host": emulator.root_url,
+                                                                "extra": {"Authorization": f"Bearer {API_KEY}"}})},
+                         extra_env=bench_env(max(ns.values()), poll, parallelism))
         dep.airflow("db", "migrate", timeout=900)
         log(f"migrated after {time.monotonic() - t_start:.0f}s; starting api-server, scheduler, dag-processor, "
             f"triggerer (home {dep.home})")
-        dep.start()
+        dep.start(triggerers=1, health_timeout=300)
         log(f"deployment up after {time.monotonic() - t_start:.0f}s")
         for contender, n in ns.items():
             log(f"{contender} N={n} poll={poll:g}s parallelism={parallelism} ...")

@@ -24,6 +24,7 @@ EXECUTORS = [e for e in os.environ.get("MAGICVIDEO_IT_EXECUTORS", "LocalExecutor
 SLOW_RENDER_SECONDS = float(os.environ.get("MAGICVIDEO_IT_SLOW_RENDER", "45"))
 FAST_RENDER_SECONDS = float(os.environ.get("MAGICVIDEO_IT_FAST_RENDER", "4"))
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+DAGS = Path(__file__).resolve().parent / "dags"
 
 _STARTED = time.monotonic()
 
@@ -47,7 +48,7 @@ class Tier:
 
     def __init__(self, tmp: Path) -> None:
         from airflow_provider_magicvideo.emulator.server import EmulatorProcess
-        from tests.integration.deployment import migrate_template, pg_user, random_text
+        from tooling.deployment import migrate_template, pg_user, random_text
 
         self.api_key = "sk-it-" + random_text(24)
         self.user = pg_user()
@@ -65,7 +66,7 @@ class Tier:
                 "magicvideo_fast": self.emulators["fast"].base_url}
 
     def close(self) -> None:
-        from tests.integration.deployment import drop_database
+        from tooling.deployment import drop_database
 
         for emulator in self.emulators.values():
             emulator.stop()
@@ -83,14 +84,14 @@ def tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tier]:
 
 @pytest.fixture(scope="module", params=EXECUTORS)
 def dep(request: pytest.FixtureRequest, tier: Tier) -> Iterator[Any]:
-    from tests.integration.deployment import deployment
+    from tooling.deployment import deployment
 
     started = time.monotonic()
     scenario = "deployment up (all processes running, REST healthy, DAGs parsed)"
     with contextlib.ExitStack() as stack:
         try:
             running = stack.enter_context(
-                deployment(request.param, tier.conns, tier.api_key, tier.template, tier.user))
+                deployment(request.param, tier.conns, tier.api_key, tier.template, tier.user, DAGS))
             for dag_id in ("it_campaign", "it_faults", "it_deadline", "it_sync_wait"):
                 running.wait_dag(dag_id)
         except Exception as exc:

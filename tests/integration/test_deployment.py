@@ -20,8 +20,9 @@ import psutil
 import pytest
 
 from airflow_provider_magicvideo.hooks.magicvideo import make_client_request_id
-from tests.integration.deployment import Deployment, wait_for
 from tests.integration.results import record_row
+from tooling.deployment import Deployment
+from tooling.net import wait_for
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Tier

@@ -1,7 +1,8 @@
-"""A real Airflow deployment for the integration tier: PostgreSQL database, api-server, scheduler,
-dag-processor, two triggerers (and a Celery worker), each an OS process started and stopped here.
+"""A real Airflow deployment: PostgreSQL database, api-server, scheduler, dag-processor, triggerers (and a
+Celery worker), each an OS process started and stopped here.
 
-Nothing here is a test; ``test_deployment.py`` drives it through the REST API v2 like CI would.
+Nothing here is a test. ``tests/integration`` (the deployment tier) drives it through the REST API v2 like CI
+would; ``bench/triggerer_mode.py`` measures triggers in it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -27,8 +27,8 @@ from typing import Any
 import psycopg2
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS = Path(__file__).resolve().parent / "dags"
+from tooling.net import free_port, wait_for
+
 BIN = Path(sys.executable).parent
 PG = {"host": os.environ.get("MAGICVIDEO_IT_PGHOST", "127.0.0.1"),
       "port": int(os.environ.get("MAGICVIDEO_IT_PGPORT", "5432"))}
@@ -38,27 +38,6 @@ TERMINAL = {"success", "failed"}
 
 def random_text(n: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
-    """Poll ``check`` until it returns something truthy; raise with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # not ready yet
-            last_exc = exc
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not after {timeout:.0f}s (last error: {last_exc!r})")
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -132,8 +111,11 @@ class Deployment:
     executor: str
     database: str
     pg_user: str
-    conns: dict[str, str]  # conn_id -> emulator base URL
+    conns: dict[str, str]  # conn_id -> emulator base URL (a ``magicvideo`` connection with ``api_key``)
     api_key: str
+    dags_folder: Path | None = None  # None: Airflow's default, $AIRFLOW_HOME/dags
+    extra_conns: dict[str, str] = field(default_factory=dict)  # conn_id -> connection JSON, added by start()
+    extra_env: dict[str, str] = field(default_factory=dict)  # applied last: overrides the defaults below
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="magicvideo-it-home-")))
     procs: list[Proc] = field(default_factory=list)
     triggerers: dict[int, Proc] = field(default_factory=dict)  # triggerer job id -> process
@@ -167,7 +149,6 @@ class Deployment:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_url,
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
@@ -198,6 +179,9 @@ class Deployment:
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
             "PYTHONUNBUFFERED": "1",
         })
+        if self.dags_folder is not None:
+            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(self.dags_folder)
+        env.update(self.extra_env)
         return env
 
     def airflow(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -222,19 +206,22 @@ class Deployment:
         return proc
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, triggerers: int = 2, health_timeout: float = 180) -> None:
+        """Add the connections, start every process and log in to the REST API once it reports healthy."""
         for conn_id, url in self.conns.items():
             self.airflow("connections", "add", conn_id, "--conn-type", "magicvideo", "--conn-host", url,
                          "--conn-password", self.api_key)
+        for conn_id, conn_json in self.extra_conns.items():
+            self.airflow("connections", "add", conn_id, "--conn-json", conn_json)
         self.spawn("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")
         self.spawn("scheduler", "scheduler")
         self.spawn("dag-processor", "dag-processor")
         if self.executor == "CeleryExecutor":
             self.spawn("celery-worker", "celery", "worker", "--concurrency", "4", "--queues", self.queue,
                        "--skip-serve-logs", "--without-gossip", "--without-mingle")
-        self.start_triggerer()
-        self.start_triggerer()
-        wait_for("api-server health", self._healthy, 180)
+        for _ in range(triggerers):
+            self.start_triggerer()
+        wait_for("api-server health", self._healthy, health_timeout)
         self.login()
 
     def start_triggerer(self) -> int:
@@ -350,8 +337,8 @@ class Deployment:
             if state in TERMINAL:
                 return state
             time.sleep(interval)
-        raise TimeoutError(f"run {dag_id}/{run_id} not finished after {timeout:.0f}s: "
-                           f"{[(t['task_id'], t['map_index'], t['state']) for t in self.task_instances(dag_id, run_id)]}")
+        states = [(t["task_id"], t["map_index"], t["state"]) for t in self.task_instances(dag_id, run_id)]
+        raise TimeoutError(f"run {dag_id}/{run_id} not finished after {timeout:.0f}s: {states}")
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1) -> Any:
         return self.rest("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
@@ -366,11 +353,13 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def deployment(executor: str, conns: dict[str, str], api_key: str, template: str, user: str) -> Iterator[Deployment]:
+def deployment(executor: str, conns: dict[str, str], api_key: str, template: str, user: str,
+               dags_folder: Path) -> Iterator[Deployment]:
     """A deployment on a fresh copy of the migrated ``template`` database; everything is torn down after."""
     name = f"{template.removesuffix('_tpl')}_{executor[:5].lower()}"
     pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}", user)
-    dep = Deployment(executor=executor, database=name, pg_user=user, conns=conns, api_key=api_key)
+    dep = Deployment(executor=executor, database=name, pg_user=user, conns=conns, api_key=api_key,
+                     dags_folder=dags_folder)
     try:
         dep.start()
         yield dep
