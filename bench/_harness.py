@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
+from tooling.sampling import process_cpu, rss_mb  # noqa: E402
 
 CHILD = Path(__file__).resolve().parent / "_harness_child.py"
 CONTENDERS = ("magicvideo", "http", "sample")
@@ -124,11 +125,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------- emulator side
-def process_cpu(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 def gets_served(stats: dict[str, Any]) -> int:
     return sum(count for label, count in stats["requests"].items() if label.startswith("GET "))
 
@@ -240,10 +236,6 @@ class Child:
                 self.popen.wait()
 
 
-def _rss_mb(process: psutil.Process) -> float:
-    return process.memory_info().rss / 2**20
-
-
 def run_contender(contender: str, n: int, *, poll: float, render_seconds: float, via: str = "direct") -> RunResult:
     """One fresh emulator, N renders, one child process waiting on them with ``contender``."""
     if via != "direct" and contender == "sample":
@@ -263,7 +255,7 @@ def run_contender(contender: str, n: int, *, poll: float, render_seconds: float,
             child.wait_message(180)  # ready: imports done
             baseline = []
             for _ in range(5):
-                baseline.append(_rss_mb(child.process))
+                baseline.append(rss_mb(child.process))
                 time.sleep(0.05)
             result.rss_base_mb = statistics.median(baseline)
 
@@ -283,7 +275,7 @@ def run_contender(contender: str, n: int, *, poll: float, render_seconds: float,
             message = None
             while message is None:
                 try:
-                    peak = max(peak, _rss_mb(child.process))
+                    peak = max(peak, rss_mb(child.process))
                     result.peak_fds = max(result.peak_fds, child.process.num_fds())
                     result.peak_threads = max(result.peak_threads, child.process.num_threads())
                 except psutil.NoSuchProcess:

@@ -20,19 +20,18 @@ import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from tooling.s3 import aws_connection, moto_process, s3_client  # noqa: E402
+from tooling.sampling import RssPeak  # noqa: E402
 
 _HOME = Path(tempfile.mkdtemp(prefix="magicvideo-bench-home-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
@@ -77,67 +76,7 @@ def prepare_state(state_dir: Path, size: int) -> str:
     return digest
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def moto_process() -> Iterator[str]:
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"moto did not start; see {log.name}") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # ============================================================================================ measuring
-class RssPeak:
-    def __init__(self) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.start = self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(0.005)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
 def measure(label: str, size: int, run: Callable[[], Any], rows: list[dict[str, Any]], repeat: int) -> Any:
     best: dict[str, Any] | None = None
     value = None
@@ -233,16 +172,12 @@ def main() -> None:
 
             if not args.skip_s3:
                 endpoint = stack.enter_context(moto_process())
-                import boto3
                 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-                os.environ["AIRFLOW_CONN_AWS_BENCH"] = json.dumps({
-                    "conn_type": "aws", "login": "testing", "password": "testing",
-                    "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
-                client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                      aws_access_key_id="testing", aws_secret_access_key="testing")
+                conn_id = stack.enter_context(aws_connection(endpoint, "aws_bench"))
+                client = s3_client(endpoint)
                 client.create_bucket(Bucket="bench")
-                target = ObjectStoragePath("s3://bench/video.mp4", conn_id="aws_bench")
+                target = ObjectStoragePath("s3://bench/video.mp4", conn_id=conn_id)
 
                 def plain_s3() -> None:
                     with requests.get(url, stream=True, timeout=60) as resp, \

@@ -28,14 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airflow_provider_magicvideo.emulator import render
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess
+from tooling.sampling import process_cpu
 
 AUTH = {"Authorization": "Bearer bench-key"}
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tiny_png() -> str:
@@ -129,11 +124,11 @@ def main() -> None:
         started = time.perf_counter()
         ids = asyncio.run(create_jobs(emulator.base_url, args.jobs, args.clients))
         create_s = time.perf_counter() - started
-        cpu_before = cpu_seconds(pid)
+        cpu_before = process_cpu(pid)
         started = time.perf_counter()
         latencies = asyncio.run(hammer(emulator.base_url, ids, args.clients, args.seconds, args.max_requests))
         elapsed = time.perf_counter() - started
-        server_cpu = cpu_seconds(pid) - cpu_before
+        server_cpu = process_cpu(pid) - cpu_before
         jobs = sum(emulator.stats()["jobs_by_status"].values())
 
     latencies.sort()

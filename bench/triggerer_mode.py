@@ -31,19 +31,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 for _path in (str(REPO), str(BENCH)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from _harness import API_KEY, gets_served, percentile, process_cpu, submit_renders  # noqa: E402
+from _harness import API_KEY, gets_served, percentile, submit_renders  # noqa: E402
 
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
 from tooling.deployment import Deployment, drop_database, pg_admin, pg_user, random_text  # noqa: E402
 from tooling.net import wait_for  # noqa: E402
+from tooling.sampling import client_ports, cpu_delta, established_to, process_cpu, tree_cpu, tree_fds, tree_rss_mb  # noqa: E402
 
 DAGS = BENCH / "dags"
 DAG_IDS = {"magicvideo": "bench_trigger_scale_magicvideo", "http": "bench_trigger_scale_http"}
@@ -76,69 +75,6 @@ def bench_env(n: int, poll: float, parallelism: int) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(BENCH), str(BENCH / "preload"),
                                                     os.environ.get("PYTHONPATH")])),
     }
-
-
-# ------------------------------------------------------------------------------------------ sampling
-def tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
-def tree_cpu(pid: int) -> dict[int, float]:
-    """user+system CPU seconds per process of the tree (a process that ended is simply absent)."""
-    out: dict[int, float] = {}
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            out[proc.pid] = times.user + times.system
-    return out
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-
-def tree_rss_mb(pid: int) -> float:
-    total = 0
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total / 2**20
-
-
-def tree_fds(pid: int) -> int:
-    total = 0
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.Error):
-            total += proc.num_fds()
-    return total
-
-
-def established_to(pid: int, port: int) -> int:
-    """Sockets of the triggerer's processes connected to the emulator port right now."""
-    count = 0
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.Error):
-            count += sum(1 for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == port)
-    return count
-
-
-def client_ports(port: int) -> set[int]:
-    """Client-side ports of every TCP connection to ``port`` the kernel knows right now, TIME_WAIT included
-    (``/proc/net/tcp{,6}``: no pid for closed sockets, so this is all clients of the emulator)."""
-    hex_port = f"{port:04X}"
-    ports: set[int] = set()
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(name) as handle:
-            next(handle)
-            for line in handle:
-                parts = line.split(None, 3)
-                local, remote = parts[1], parts[2]
-                if remote.endswith(":" + hex_port):
-                    ports.add(int(local.rsplit(":", 1)[1], 16))
-                elif local.endswith(":" + hex_port) and not remote.endswith(":0000"):
-                    ports.add(int(remote.rsplit(":", 1)[1], 16))
-    return ports
 
 
 # ------------------------------------------------------------------------------------------ results

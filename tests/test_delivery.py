@@ -39,7 +39,9 @@ from airflow_provider_magicvideo.delivery import (
     str_uri,
 )
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
-from tests.s3_server import s3_client, s3_endpoint  # noqa: F401  (fixture)
+from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)
+from tooling.s3 import s3_client
+from tooling.sampling import RssPeak
 
 BASE = "https://api.magic.test/v2"
 CDN = "https://cdn.magic.test/files/"
@@ -460,37 +462,6 @@ def generated(size: int, block: bytes) -> Iterator[bytes]:
         piece = block[: size - sent]
         sent += len(piece)
         yield piece
-
-
-class RssPeak:
-    """Samples this process's RSS in a thread; ``growth`` is the peak above the starting value."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.interval = interval
-        self.start = self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 def test_constant_memory_for_a_200_mb_video(magicvideo_conn, tmp_path):

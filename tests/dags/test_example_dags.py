@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.s3_server import aws_connection, moto_s3, s3_client
+from tooling.s3 import aws_connection, moto_s3, s3_client
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {"magicvideo_quickstart", "magicvideo_campaign", "magicvideo_text_and_video"}

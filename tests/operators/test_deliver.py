@@ -20,7 +20,8 @@ from airflow_provider_magicvideo.operators.deliver import (
     MagicVideoDeliverOperator,
     resolve_generation_id,
 )
-from tests.s3_server import s3_client, s3_endpoint  # noqa: F401  (fixture)
+from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)
+from tooling.s3 import s3_client
 
 BASE = "https://api.magic.test/v2"
 CDN = "https://cdn.magic.test/files/"
