@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints-3.11.txt
 	@touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_magicvideo tests dags bench scripts
+	$(BIN)/ruff check airflow_provider_magicvideo tests dags bench tooling scripts
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -36,10 +36,11 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 # Benchmarks print tables (not timed tests): trigger scale (writes bench/results/), then the others.
+# Run as modules from the repository root, so `bench` and `tooling` (shared with the tests) import from here.
 bench: $(STAMP)
-	$(BIN)/python bench/trigger_scale.py
-	$(BIN)/python bench/emulator_load.py
-	$(BIN)/python bench/delivery.py
+	$(BIN)/python -m bench.trigger_scale
+	$(BIN)/python -m bench.emulator_load
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,4 +1,4 @@
-"""Parent side of ``bench/trigger_scale.py``: emulator, render submission, child process, sampling, report."""
+"""Parent side of ``python -m bench.trigger_scale``: emulator, render submission, child process, sampling, report."""
 
 from __future__ import annotations
 
@@ -20,14 +20,11 @@ from typing import Any
 import aiohttp
 import psutil
 
+from airflow_provider_magicvideo.emulator.server import EmulatorProcess
+from tooling.sampling import process_cpu, rss_mb
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
-from tooling.sampling import process_cpu, rss_mb  # noqa: E402
-
-CHILD = Path(__file__).resolve().parent / "_harness_child.py"
+CHILD = "bench._harness_child"  # run with ``-m`` from REPO, so the child imports this checkout
 CONTENDERS = ("magicvideo", "http", "sample")
 LABELS = {
     "magicvideo": "MagicVideoTrigger (this project)",
@@ -187,8 +184,8 @@ class Child:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                env=env, text=True, bufsize=1,
+                [sys.executable, "-m", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=env, text=True, bufsize=1, cwd=REPO,
             )
         self.process = psutil.Process(self.popen.pid)
         self._lines: list[dict[str, Any]] = []

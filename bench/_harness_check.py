@@ -1,4 +1,4 @@
-"""Response check for the HTTP provider's ``HttpEventTrigger`` in ``bench/trigger_scale.py``.
+"""Response check for the HTTP provider's ``HttpEventTrigger`` in ``bench.trigger_scale``.
 
 ``HttpEventTrigger`` imports (and re-imports, on every poll) the module named by ``response_check_path``;
 keep this module tiny and free of state: anything defined here is re-executed on each reload.

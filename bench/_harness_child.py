@@ -1,4 +1,4 @@
-"""Child process of ``bench/trigger_scale.py``: waits on N renders with ONE contender, in this process only.
+"""Child process of ``python -m bench.trigger_scale``: waits on N renders with ONE contender, in this process only.
 
 Protocol (JSON lines; the real stdout is kept for it, everything printed or logged goes to stderr):
 
@@ -15,11 +15,11 @@ TCP connection with it, so it is the number of TCP connections opened.
 Contenders:
 
 * ``magicvideo``: :class:`MagicVideoTrigger` (this project), ``run()`` driven directly in one event loop;
-* ``http``: the HTTP provider's ``HttpEventTrigger`` with ``response_check_path`` = ``_harness_check.is_final``;
+* ``http``: the HTTP provider's ``HttpEventTrigger`` with ``response_check_path`` = ``bench._harness_check.is_final``;
 * ``sample``: the API doc's sample loop (blocking ``requests`` + ``time.sleep``), one thread per render.
 
 With ``"via": "triggerrunner"`` in the config, the triggers run inside Airflow's ``TriggerRunner``
-(``_harness_runner.py``) instead of the minimal direct driver.
+(``bench/_harness_runner.py``) instead of the minimal direct driver.
 """
 
 from __future__ import annotations
@@ -33,13 +33,7 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
-
-_HERE = Path(__file__).resolve().parent
-for _path in (str(_HERE.parent), str(_HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
 
 # Keep the real stdout for the protocol; stray prints and log handlers bound to stdout go to stderr.
 _PROTO = os.fdopen(os.dup(1), "w", buffering=1)
@@ -110,7 +104,7 @@ def make_http(jobs: list[list[Any]], cfg: dict[str, Any]) -> list[Any]:
 
     return [
         HttpEventTrigger(
-            response_check_path="_harness_check.is_final",
+            response_check_path="bench._harness_check.is_final",
             http_conn_id="http_bench",
             method="GET",
             endpoint="v2/video/generations",
@@ -209,8 +203,9 @@ def main() -> None:
     if contender in ("magicvideo", "http"):
         from airflow.providers.http.triggers.http import HttpEventTrigger  # noqa: F401
         if cfg.get("via") == "triggerrunner":
-            import _harness_runner  # noqa: F401
             from airflow.jobs.triggerer_job_runner import TriggerRunner  # noqa: F401
+
+            import bench._harness_runner  # noqa: F401
 
         from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger  # noqa: F401
     count_connects(int(cfg["port"]))
@@ -228,7 +223,7 @@ def main() -> None:
         factory = make_magicvideo if contender == "magicvideo" else make_http
         driver = run_triggers
         if cfg.get("via") == "triggerrunner":
-            from _harness_runner import run_via_trigger_runner as driver
+            from bench._harness_runner import run_via_trigger_runner as driver
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:

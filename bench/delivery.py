@@ -1,6 +1,6 @@
 """Delivery benchmark: stream a 1 GB render from the emulator to file:// and to S3 (moto), vs plain copies.
 
-    python bench/delivery.py [--size-mb 1024] [--chunk-kb 1024] [--skip-s3]
+    python -m bench.delivery [--size-mb 1024] [--chunk-kb 1024] [--skip-s3]
 
 Everything runs on 127.0.0.1. The emulator runs as a child process with a prepared ``--state-dir``: a
 generated ``size`` MP4-signed file is placed in its file store and registered as a completed job, so the
@@ -27,11 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from tooling.s3 import aws_connection, moto_process, s3_client
+from tooling.sampling import RssPeak
 
-from tooling.s3 import aws_connection, moto_process, s3_client  # noqa: E402
-from tooling.sampling import RssPeak  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 _HOME = Path(tempfile.mkdtemp(prefix="magicvideo-bench-home-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
@@ -210,7 +209,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             "# Delivery benchmark\n\n"
-            f"Command: `python bench/delivery.py {' '.join(sys.argv[1:])}`"
+            f"Command: `python -m bench.delivery {' '.join(sys.argv[1:])}`"
             f" ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
             f" 1-min load average {load:.2f} at the end).\n\n" + table + "\n\n" + RESULTS_NOTE)
         print(f"\nwrote {args.out}", file=sys.stderr)

@@ -5,7 +5,7 @@ Starts the emulator as a subprocess with ``--render fast``, creates 5,000 jobs, 
 markdown table: requests/s, p50/p99 latency and the emulator's CPU seconds. Finally it times full
 5 s @ 24 fps renders of a couple of templates in this process.
 
-    python bench/emulator_load.py [--jobs 5000] [--clients 32] [--seconds 10] [--max-requests 30000]
+    python -m bench.emulator_load [--jobs 5000] [--clients 32] [--seconds 10] [--max-requests 30000]
 """
 
 from __future__ import annotations
@@ -16,15 +16,11 @@ import base64
 import io
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airflow_provider_magicvideo.emulator import render
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess

@@ -7,7 +7,7 @@ waits on all N with the contender, each wait starting at a random phase within o
 * ``magicvideo``: ``MagicVideoTrigger.run()`` (this project), all in one asyncio event loop;
 * ``http``: ``airflow.providers.http`` ``HttpEventTrigger.run()`` polling the same status endpoint
   (``GET /v2/video/generations?generation_id=ID``, Bearer header from the ``http`` connection's extra) with
-  ``response_check_path`` → ``bench/_harness_check.py:is_final`` (True on ``completed``/``error``);
+  ``response_check_path`` → ``bench._harness_check.is_final`` (True on ``completed``/``error``);
 * ``sample``: the API doc's sample ``get_video`` loop (blocking ``requests`` + ``time.sleep``), a thread each.
 
 Measured per run: child CPU per poll (CPU from the first wait to the last event / status GETs the emulator
@@ -16,11 +16,11 @@ served), peak RSS above the post-import baseline per waiting render (parent samp
 requests per second, completion→event latency (event time in the child minus the emulator's ``completed_at``)
 and the emulator's own CPU seconds.
 
-    python bench/trigger_scale.py                      # N = 100 1000 5000, poll 5 s, render 30 s
-    python bench/trigger_scale.py --n 1000 --contenders magicvideo http
-    python bench/trigger_scale.py --smoke              # N = 20, poll 0.5 s, render 2 s (< 60 s)
-    python bench/trigger_scale.py --n 100 1000 5000 --trigger-runner 1000   # + both triggers in TriggerRunner
-    python bench/trigger_scale.py --triggerer 1000     # real `airflow triggerer` + PostgreSQL (bench/triggerer_mode.py)
+    python -m bench.trigger_scale                      # N = 100 1000 5000, poll 5 s, render 30 s
+    python -m bench.trigger_scale --n 1000 --contenders magicvideo http
+    python -m bench.trigger_scale --smoke              # N = 20, poll 0.5 s, render 2 s
+    python -m bench.trigger_scale --n 100 1000 5000 --trigger-runner 1000   # + both triggers in TriggerRunner
+    python -m bench.trigger_scale --triggerer 1000     # real `airflow triggerer` + PostgreSQL (bench/triggerer_mode.py)
 
 Writes ``bench/results/trigger_scale.md`` and ``bench/results/trigger_scale.png`` (not with ``--smoke``,
 unless ``--out`` is given).
@@ -34,10 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _harness import (
+from bench._harness import (
     CONTENDERS,
     TARGETS_NOTE,
     TRIGGERER_NOTE,
@@ -114,8 +111,8 @@ def run(args: argparse.Namespace) -> list[RunResult]:
 
 
 def run_triggerer_mode(args: argparse.Namespace, argv: list[str] | None) -> list:
-    from triggerer_mode import markdown_table as triggerer_table
-    from triggerer_mode import run_triggerer
+    from bench.triggerer_mode import markdown_table as triggerer_table
+    from bench.triggerer_mode import run_triggerer
 
     ns = {c: args.triggerer for c in ("magicvideo", "http") if c in args.contenders}
     if "http" in ns and args.triggerer_http_n:
@@ -133,7 +130,7 @@ def run_triggerer_mode(args: argparse.Namespace, argv: list[str] | None) -> list
     command = " ".join(argv if argv is not None else sys.argv[1:])
     (out / "trigger_scale_triggerer.md").write_text(
         "# Trigger scale in a real `airflow triggerer` on PostgreSQL\n\n"
-        f"Command: `python bench/trigger_scale.py {command}` (poll {args.poll:g} s, window {window:g} s, "
+        f"Command: `python -m bench.trigger_scale {command}` (poll {args.poll:g} s, window {window:g} s, "
         f"LocalExecutor parallelism {args.triggerer_parallelism}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         ", "
         f"{os.cpu_count()} cores, whole run {time.monotonic() - started:.0f} s).\n\n" + table + "\n\n"
@@ -163,7 +160,7 @@ def main(argv: list[str] | None = None) -> list[RunResult]:
         out.mkdir(parents=True, exist_ok=True)
         header = (
             "# Trigger scale benchmark\n\n"
-            f"Command: `python bench/trigger_scale.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+            f"Command: `python -m bench.trigger_scale {' '.join(argv if argv is not None else sys.argv[1:])}`"
             f" (poll {args.poll:g} s, render {args.render:g} s).\n\n"
         )
         (out / "trigger_scale.md").write_text(header + table + "\n\n" + verdicts + "\n\n" + TARGETS_NOTE + "\n")

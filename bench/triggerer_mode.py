@@ -1,6 +1,6 @@
-"""``bench/trigger_scale.py --triggerer N``: the triggers in a real ``airflow triggerer`` on PostgreSQL.
+"""``python -m bench.trigger_scale --triggerer N``: the triggers in a real ``airflow triggerer`` on PostgreSQL.
 
-One deployment per invocation (built on ``tests/integration/deployment.py``): a fresh PostgreSQL database
+One deployment per invocation (``tooling.deployment``, as the deployment tier): a fresh PostgreSQL database
 (``airflow db migrate``; dropped at the end), ``api-server`` (the Execution API the task processes defer
 through, and the REST API the run is triggered with), ``scheduler`` with the LocalExecutor, ``dag-processor``
 on ``bench/dags/`` and, per contender, ONE fresh ``airflow triggerer``. One emulator process serves both
@@ -31,18 +31,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_magicvideo.emulator.server import EmulatorProcess
+from bench._harness import API_KEY, gets_served, percentile, submit_renders
+from tooling.deployment import Deployment, drop_database, pg_admin, pg_user, random_text
+from tooling.net import wait_for
+from tooling.sampling import client_ports, cpu_delta, established_to, process_cpu, tree_cpu, tree_fds, tree_rss_mb
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-for _path in (str(REPO), str(BENCH)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from _harness import API_KEY, gets_served, percentile, submit_renders  # noqa: E402
-
-from airflow_provider_magicvideo.emulator.server import EmulatorProcess  # noqa: E402
-from tooling.deployment import Deployment, drop_database, pg_admin, pg_user, random_text  # noqa: E402
-from tooling.net import wait_for  # noqa: E402
-from tooling.sampling import client_ports, cpu_delta, established_to, process_cpu, tree_cpu, tree_fds, tree_rss_mb  # noqa: E402
 
 DAGS = BENCH / "dags"
 DAG_IDS = {"magicvideo": "bench_trigger_scale_magicvideo", "http": "bench_trigger_scale_http"}
@@ -70,9 +66,9 @@ def bench_env(n: int, poll: float, parallelism: int) -> dict[str, str]:
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "300",
         "MAGICVIDEO_BENCH_POLL": f"{poll:g}",
-        # _harness_check (HttpEventTrigger's response_check_path) must import in the triggerer.
+        # bench._harness_check (HttpEventTrigger's response_check_path) must import in the triggerer.
         # bench/preload/airflow_local_settings.py imports the DAG's modules before every fork (faster ramp).
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(BENCH), str(BENCH / "preload"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(BENCH / "preload"),
                                                     os.environ.get("PYTHONPATH")])),
     }
 

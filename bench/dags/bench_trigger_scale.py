@@ -1,12 +1,12 @@
-"""DAGs of ``bench/trigger_scale.py --triggerer``: N mapped deferrable waits on renders submitted beforehand.
+"""DAGs of ``python -m bench.trigger_scale --triggerer``: N mapped deferrable waits on renders submitted beforehand.
 
 The generation ids come in the run ``conf`` (``{"ids": [...]}``); one tiny upstream task hands them to
 ``expand``. The poll interval comes from ``MAGICVIDEO_BENCH_POLL`` (set by the benchmark for every process).
 
 * ``bench_trigger_scale_magicvideo``: ``MagicVideoSensor(deferrable=True)`` → ``MagicVideoTrigger``.
 * ``bench_trigger_scale_http``: a tiny operator deferring to the HTTP provider's ``HttpEventTrigger`` on the
-  same status endpoint, with ``bench/_harness_check.py:is_final`` as the response check (the triggerer needs
-  ``bench/`` on its ``PYTHONPATH``); ``HttpSensor(deferrable=True)`` cannot check the JSON body.
+  same status endpoint, with ``bench._harness_check.is_final`` as the response check (the triggerer needs
+  the repository root on its ``PYTHONPATH``); ``HttpSensor(deferrable=True)`` cannot check the JSON body.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class HttpEventWait(BaseOperator):
     def execute(self, context: Any) -> None:
         self.defer(
             trigger=HttpEventTrigger(
-                response_check_path="_harness_check.is_final", http_conn_id="http_bench", method="GET",
+                response_check_path="bench._harness_check.is_final", http_conn_id="http_bench", method="GET",
                 endpoint="v2/video/generations", data={"generation_id": self.generation_id},
                 poll_interval=self.poll_interval,
             ),

@@ -1,4 +1,4 @@
-"""Imported by every Airflow process of ``bench/trigger_scale.py --triggerer`` (``bench/preload`` is on its
+"""Imported by every Airflow process of ``python -m bench.trigger_scale --triggerer`` (``bench/preload`` is on its
 ``PYTHONPATH``): before any fork, import what the bench DAG's tasks and triggers need.
 
 LocalExecutor workers and task processes, and the triggerer's trigger-runner subprocess, are forked: with
