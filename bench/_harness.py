@@ -13,14 +13,15 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import psutil
 
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess
+from tooling.results import WaitRecord, fmt, problems_list
 from tooling.sampling import process_cpu, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,31 +38,19 @@ SAMPLE_EVERY = 0.1  # seconds between RSS samples of the child
 
 # ------------------------------------------------------------------------------------------- results
 @dataclass
-class RunResult:
-    contender: str
-    n: int
-    poll: float
+class RunResult(WaitRecord):
+    """One contender waiting on N renders in the child process (fields shared with the triggerer mode: base)."""
+
     via: str = "direct"  # "direct": trigger.run() driven by the harness; "triggerrunner": Airflow's TriggerRunner
     render_seconds: float = 0.0
-    ok: int = 0  # success events
-    events: int = 0  # all events (success, error, timeout, raised)
-    polls: int = 0  # status GETs served by the emulator while the contender ran
-    cpu_s: float = 0.0
-    rss_base_mb: float = 0.0
     rss_peak_mb: float = 0.0
     maxrss_mb: float = 0.0  # the child's ru_maxrss at the end (includes import peaks)
     connects: int = 0
-    wall_s: float = 0.0
-    p50_s: float = math.nan
-    p99_s: float = math.nan
-    max_s: float = math.nan
-    emu_cpu_s: float = 0.0
-    peak_fds: int = 0
     peak_threads: int = 0
     submit_s: float = 0.0
-    load_avg: float = 0.0  # 1-minute load average of the machine when the run ended (other work competes)
-    problems: list[str] = field(default_factory=list)
     note: str = ""
+
+    DERIVED: ClassVar[tuple[str, ...]] = ("cpu_per_poll_ms", "rss_per_render_kb", "req_per_s", "emu_util")
 
     @classmethod
     def skipped(cls, contender: str, n: int, poll: float, note: str) -> RunResult:
@@ -76,12 +65,8 @@ class RunResult:
         return not self.note.startswith("skipped")
 
     @property
-    def cpu_per_poll_ms(self) -> float:
-        return 1000 * self.cpu_s / self.polls if self.polls else math.nan
-
-    @property
     def rss_per_render_kb(self) -> float:
-        return 1024 * (self.rss_peak_mb - self.rss_base_mb) / self.n if self.n else math.nan
+        return self.per_render_kb(self.rss_peak_mb)
 
     @property
     def req_per_s(self) -> float:
@@ -98,27 +83,6 @@ class RunResult:
                 f"{self.connects} TCP opens, p50 {self.p50_s:.2f}s p99 {self.p99_s:.2f}s, "
                 f"emulator CPU {self.emu_cpu_s:.1f}s, wall {self.wall_s:.1f}s"
                 + (f"; problems: {self.problems[:3]}" if self.problems else ""))
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(cpu_per_poll_ms=self.cpu_per_poll_ms, rss_per_render_kb=self.rss_per_render_kb,
-                    req_per_s=self.req_per_s, emu_util=self.emu_util)
-        return data
-
-
-def load_result(path: Path) -> RunResult:
-    """A RunResult from a run directory's ``result.json`` (for re-rendering tables and plots)."""
-    data = json.loads(path.read_text())
-    names = {f.name for f in RunResult.__dataclass_fields__.values()}
-    return RunResult(**{k: v for k, v in data.items() if k in names})
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 # ---------------------------------------------------------------------------------------- emulator side
@@ -309,9 +273,7 @@ def run_contender(contender: str, n: int, *, poll: float, render_seconds: float,
             result.problems.append(f"{gid}: {status}")
     if result.events < n:
         result.problems.append(f"{n - result.events} waits gave no event within {hard_timeout:.0f}s")
-    result.p50_s = percentile(latencies, 50)
-    result.p99_s = percentile(latencies, 99)
-    result.max_s = max(latencies) if latencies else math.nan
+    result.set_latencies(latencies)
     (home / "result.json").write_text(json.dumps(result.as_dict(), indent=1))
     (home / "events.json").write_text(json.dumps({
         "t_start": message["t_start"], "jobs": jobs, "completed_at": completed_at, "events": message["events"],
@@ -320,10 +282,6 @@ def run_contender(contender: str, n: int, *, poll: float, render_seconds: float,
 
 
 # -------------------------------------------------------------------------------------------- reports
-def _f(value: float, digits: int) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
-
-
 def markdown_table(results: list[RunResult]) -> str:
     rows = [
         "| contender | N | events ok | status GETs | req/s | CPU s | CPU ms/poll | RSS base→peak MB "
@@ -336,15 +294,14 @@ def markdown_table(results: list[RunResult]) -> str:
             rows.append(f"| {r.label} | {r.n:,} | {r.note} |" + " |" * 14)
             continue
         rows.append(
-            f"| {r.label} | {r.n:,} | {r.ok:,}/{r.n:,} | {r.polls:,} | {_f(r.req_per_s, 0)} "
-            f"| {_f(r.cpu_s, 2)} | {_f(r.cpu_per_poll_ms, 3)} | {r.rss_base_mb:.0f}→{r.rss_peak_mb:.0f} "
-            f"| {_f(r.rss_per_render_kb, 1)} | {r.connects:,} | {r.peak_fds:,} | {_f(r.p50_s, 2)} "
-            f"| {_f(r.p99_s, 2)} | {_f(r.max_s, 2)} | {_f(r.emu_cpu_s, 1)} ({r.emu_util:.0%}, "
-            f"{1000 * r.emu_cpu_s / max(r.polls, 1):.2f}) | {_f(r.wall_s, 1)} "
+            f"| {r.label} | {r.n:,} | {r.ok:,}/{r.n:,} | {r.polls:,} | {fmt(r.req_per_s, 0)} "
+            f"| {fmt(r.cpu_s, 2)} | {fmt(r.cpu_per_poll_ms, 3)} | {r.rss_base_mb:.0f}→{r.rss_peak_mb:.0f} "
+            f"| {fmt(r.rss_per_render_kb, 1)} | {r.connects:,} | {r.peak_fds:,} | {fmt(r.p50_s, 2)} "
+            f"| {fmt(r.p99_s, 2)} | {fmt(r.max_s, 2)} | {fmt(r.emu_cpu_s, 1)} ({r.emu_util:.0%}, "
+            f"{1000 * r.emu_cpu_s / max(r.polls, 1):.2f}) | {fmt(r.wall_s, 1)} "
             f"| {r.load_avg:.1f} |"
         )
-    problems = [f"- {r.label} N={r.n}: {'; '.join(r.problems)}" for r in results if r.problems]
-    return "\n".join(rows) + ("\n\nProblems:\n" + "\n".join(problems) if problems else "")
+    return "\n".join(rows) + problems_list(results)
 
 
 def targets_report(results: list[RunResult], *, poll: float) -> str:
@@ -371,111 +328,6 @@ def targets_report(results: list[RunResult], *, poll: float) -> str:
             lines.append(f"  - RSS per waiting render ≤ 1/5 of HTTP: {verdict(rss_ratio >= 5)} "
                          f"({mv_rss:.1f} vs {http_rss:.1f} KB, 1/{rss_ratio:.1f})")
     return "\n".join(lines)
-
-
-TARGETS_NOTE = """\
-## Method
-
-- Each (contender, N) gets a fresh emulator process (`run_emulator_process`-style `EmulatorProcess`,
-  `render="fast"`, log level warning) and a fresh child process (`bench/_harness_child.py`) that imports
-  everything first; the parent then takes the baseline RSS (median of 5 samples), submits the N renders paced
-  evenly over one poll interval, and hands the ids to the child, which starts each wait at a random (seeded)
-  phase within one poll interval, so where a completion falls between two polls is uniform. The parent samples
-  the child's RSS, fds and threads every 0.1 s until the child reports.
-- Triggers are driven the way `TriggerRunner.run_trigger` does it, minus the database: `async for event in
-  trigger.run()` to the end, all N in one event loop, with Airflow's own logging configuration (INFO).
-- CPU: the child's `getrusage(RUSAGE_SELF)` user+system (all threads) from hand-over to the last event.
-  Polls: `GET` requests the emulator counted (`/_emulator/stats` `requests`) over the same window.
-- TCP opens: `socket.socket.connect` is wrapped in the child and counts calls whose address has the
-  emulator's port. aiohttp (via aiohappyeyeballs → `loop.sock_connect` → `sock.connect`) and urllib3
-  (`requests`) open every TCP connection with it. "peak fds" is the child's highest open-descriptor count.
-- Latency: child's `time.time()` when the event came out of `run()` minus the emulator's `completed_at`
-  for that generation (same host clock).
-- `--trigger-runner N`: the two triggers also run inside Airflow's own `TriggerRunner` (create_triggers →
-  run_trigger → cleanup_finished_triggers on its 1 s cadence, kwargs Fernet-encrypted through
-  `Trigger.encrypt_kwargs`), in the child, without the supervisor process, its comms socket or the database.
-- `--triggerer N` (a real `airflow triggerer` + scheduler + PostgreSQL + N mapped deferrable tasks) is a
-  separate mode, `bench/triggerer_mode.py`; its results and method are in `trigger_scale_triggerer.md`.
-- The machine is shared (other test suites, an Airflow stack) and has 2 cores: the `load` column is the
-  1-minute load average when each run ended (the thread-per-render sample loop itself adds one runnable thread
-  per render). CPU seconds and RSS are per process and hold up under contention; latency, req/s and poll counts
-  do not: when the child or the emulator is starved, polls stretch and completions are seen late.
-
-## Why targets are missed, and what would close them
-
-- CPU per poll ≤ 1/10 of the HTTP trigger: MagicVideoTrigger is 2.5-4x cheaper per poll (one pooled
-  keep-alive connection instead of a new `ClientSession` + TCP connection + a `sync_to_async` module reload per
-  poll), not 10x. cProfile of 1,000 waits: INFO logging (4-5 structlog lines per render: "Waiting", every status
-  change, and "completed" twice - once from `PollTracker.observed`, once from `run()`) and a fresh
-  `tenacity.AsyncRetrying` per poll (stop/wait/retry objects, closures, `inspect`-based `is_coroutine_callable`
-  on every call) are 35-45% of its CPU: with both removed (INFO filtered, first attempt awaited outside
-  tenacity) it measured 0.52-0.59 ms/poll instead of 0.79-1.15 ms/poll. What remains (~0.5 ms) is aiohttp's
-  per-request path (ClientRequest, yarl `extend_query`, header merge, response parser) plus one asyncio timer
-  and task switch per wait. 1/10 of the HTTP trigger (~0.25-0.3 ms) needs that gone too: a per-(loop,
-  connection) poller that prebuilds the request bytes and issues due polls from one task over the pooled
-  keep-alive sockets, instead of N sleeping generators each doing a full aiohttp request.
-- RSS per waiting render ≤ 1/5: both triggers sit on the same per-wait floor - the trigger object, its asyncio
-  Task and async-generator frame, a hook object with its structlog bound logger (tracemalloc: ~5.4 KB traced
-  per waiting MagicVideoTrigger in total, harness included). The HTTP trigger's extra is transient (a
-  ClientSession, connector and response per in-flight poll), so its RSS/render grows with concurrency, not
-  with N. Shaving the MagicVideo side (no hook + logger object per trigger: the trigger keeps ids and borrows
-  the shared session; `__slots__` on PollTracker; one module logger) saves ~1-2 KB; 1/5 of the HTTP trigger
-  is not reachable while every wait is its own trigger, task and generator, which Airflow's TriggerRunner
-  requires.
-- p99 ≤ poll + 1 s: the design meets it when the process and the emulator get CPU (p99 ≈ 0.99 x poll:
-  completions fall uniformly between two polls). It is missed where the 2-core machine was saturated (see
-  `load`): N=5,000 at a 5 s poll needs ~1,000 status GETs/s; at ~1 ms CPU per poll in the trigger plus ~0.5 ms
-  in the emulator that is ~1.5 cores of a 2-core box before anyone else runs. Cheaper polls (above) or a
-  longer poll interval at this N close it.
-"""
-
-
-TRIGGERER_NOTE = """\
-## Method (`--triggerer N`, bench/triggerer_mode.py)
-
-- Deployment (built on `tests/integration/deployment.py`, imported, not copied): a fresh PostgreSQL database
-  (`CREATE DATABASE` + `airflow db migrate`, dropped at the end), `api-server` (the Execution API the task
-  processes defer through; the run is triggered over REST), `scheduler` with the LocalExecutor
-  (`parallelism` = worker slots that bring the TIs to deferral), `dag-processor` on `bench/dags/`, and per
-  contender ONE fresh `airflow triggerer --skip-serve-logs` (capacity ≥ N, Airflow's default 5 s heartbeat).
-  Connections live in the metadata DB (`airflow connections add`), as in a real deployment, so the
-  triggers resolve them through the triggerer's supervisor. `bench/preload/airflow_local_settings.py`
-  imports the DAG's modules before every fork (LocalExecutor workers, task processes, the trigger runner), so
-  a task parses the DAG in <1 s instead of ~7 s on this box; the triggerer's RSS baseline includes them.
-- DAGs (`bench/dags/bench_trigger_scale.py`): `generation_ids` (reads `conf["ids"]`) → N mapped
-  `MagicVideoSensor(deferrable=True, poke_interval=poll)`, or N mapped `HttpEventWait` (defers at once to
-  `HttpEventTrigger` on `GET /v2/video/generations?generation_id=ID` with `_harness_check.is_final`).
-  One emulator process (`render="fast"`) holds every render pending (render time one week) until the window
-  is over; `POST /_emulator/complete_pending` (`at` = now + 1 s, `spread` = one poll) then completes them
-  evenly over one poll interval, in a seeded random order.
-- Ramp: DAG run triggered → all N TIs `deferred` (SQL on `task_instance`) and the triggerer has started all
-  N triggers (each per-TI trigger log has its `trigger ... starting` line); then two poll intervals to settle.
-- Steady window (`window s`): during it every TI stays `deferred` (SQL every 5 s: the lowest count seen is
-  the first number of "deferred / triggers on triggerer") and every trigger row of the run is held by our
-  triggerer job (`trigger.triggerer_id`; lowest count seen is the second number).
-- CPU: psutil user+system seconds of the `airflow triggerer` process and its children (the trigger-runner
-  subprocess) over the window; in brackets the parent (supervisor: DB sync, heartbeats, connection and
-  log forwarding) and the runner (the event loop with the triggers). CPU ms/poll = that / the status GETs the
-  emulator counted over the same window (`/_emulator/stats`; admin calls are not counted).
-- RSS: sum of the tree's RSS (psutil). Base = median of 5 samples with the fresh triggerer idle, before the
-  renders are submitted; steady = median of the 1 s samples in the window; KB/trigger = (steady - base) / N.
-  This includes everything the triggerer builds lazily for the first trigger of a kind (runner-side
-  supervisor comms, logging, DAG/TI context objects), which weighs heavily at small N.
-- TCP opens: client ports of every TCP connection to the emulator port in the kernel's tables
-  (`/proc/net/tcp{,6}`, all states incl. TIME_WAIT, which lasts 60 s > window), sampled every 1 s; opens =
-  ports seen in the window that were not there at its start. Only the triggerer talks to the emulator in
-  the window (the benchmark's 2 stats calls open 2 connections and are included). In brackets: the peak of
-  the triggerer processes' own sockets connected to the emulator (psutil `net_connections`).
-- Latency: emulator `completed_at` of the render → the moment the TI was first seen out of `deferred` in
-  `task_instance` (SQL poll every 0.2 s after the release), i.e. the event reached the metadata DB (the
-  triggerer's event handling runs on its ~1 s loop). The trigger runner's own `Trigger fired event` lines
-  in the per-TI trigger logs are in the run JSON (`fired_p50_s`/`fired_p99_s`); they are ~0.5-0.7 s earlier,
-  but the triggerer sometimes closes that log before the line is written, so not every TI has one.
-- After the events the run is marked failed over REST (unless `--triggerer-finish-runs`): otherwise the N
-  resumed tasks (execute_complete) would keep the LocalExecutor busy for as long as the ramp while the next
-  contender ramps. The `--triggerer 50` development runs let both runs finish: every TI `success`.
-- Per-run JSON (samples, states, run id): `bench/results/runs/triggerer-<contender>-<N>.json`.
-"""
 
 
 # ----------------------------------------------------------------------------------------------- plot

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tooling.results import write_generated
 from tooling.s3 import aws_connection, moto_process, s3_client
 from tooling.sampling import RssPeak
 
@@ -95,21 +96,6 @@ def measure(label: str, size: int, run: Callable[[], Any], rows: list[dict[str, 
     return value
 
 
-RESULTS_NOTE = """\
-Target (issue 6): delivery ≥ 80 % of the plain loopback copy of the same bytes, RSS growth < 64 MB.
-
-- "plain copy" = `requests` streaming the presigned URL into the same kind of sink with no checks. The
-  delivery additionally fetches a fresh URL, computes sha256, checks Content-Length and the `ftyp` box, and
-  writes to a temporary name then renames (file://) or uploads in one multipart put (S3).
-- The emulator (serving the bytes), the delivering process and, for S3, moto's server share the machine's
-  cores; on 2 cores both sides compete, so the ratio is only meaningful on an otherwise idle machine. Under
-  contention (another test suite running) file:// measured 62-90 %; the file:// baseline itself also varies
-  with the page cache (a delivery faster than its baseline, > 100 %, is that noise).
-- S3 rows run once each: moto's standalone server keeps the 1 GiB object in memory and caps both S3 rows
-  at ~50-60 MB/s, the plain s3fs upload included; the ratio, not the MB/s, is the figure that carries over.
-"""
-
-
 # ================================================================================================= main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,6 +103,7 @@ def main() -> None:
     parser.add_argument("--chunk-kb", type=int, default=1024, help="delivery chunk size in KiB")
     parser.add_argument("--repeat", type=int, default=2, help="runs per row; the best is reported")
     parser.add_argument("--skip-s3", action="store_true")
+    # Target, method and caveats are prose in bench/results/delivery.md; a run rewrites its generated block only.
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "delivery.md",
                         help="markdown results file (default bench/results/delivery.md; '-' for none)")
     args = parser.parse_args()
@@ -206,12 +193,12 @@ def main() -> None:
     print("\n" + table)
     if str(args.out) != "-":
         load = os.getloadavg()[0]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            "# Delivery benchmark\n\n"
+        write_generated(
+            args.out,
             f"Command: `python -m bench.delivery {' '.join(sys.argv[1:])}`"
             f" ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
-            f" 1-min load average {load:.2f} at the end).\n\n" + table + "\n\n" + RESULTS_NOTE)
+            f" 1-min load average {load:.2f} at the end).\n\n" + table,
+            title="Delivery benchmark", prose="bench/results/delivery.md")
         print(f"\nwrote {args.out}", file=sys.stderr)
 
 

@@ -10,11 +10,7 @@ waits on all N with the contender, each wait starting at a random phase within o
   ``response_check_path`` → ``bench._harness_check.is_final`` (True on ``completed``/``error``);
 * ``sample``: the API doc's sample ``get_video`` loop (blocking ``requests`` + ``time.sleep``), a thread each.
 
-Measured per run: child CPU per poll (CPU from the first wait to the last event / status GETs the emulator
-served), peak RSS above the post-import baseline per waiting render (parent samples the child's RSS every
-0.1 s), TCP connections opened (``socket.connect`` calls to the emulator port, counted in the child), status
-requests per second, completion→event latency (event time in the child minus the emulator's ``completed_at``)
-and the emulator's own CPU seconds.
+What is measured and how: bench/results/trigger_scale.md, "Method".
 
     python -m bench.trigger_scale                      # N = 100 1000 5000, poll 5 s, render 30 s
     python -m bench.trigger_scale --n 1000 --contenders magicvideo http
@@ -22,8 +18,8 @@ and the emulator's own CPU seconds.
     python -m bench.trigger_scale --n 100 1000 5000 --trigger-runner 1000   # + both triggers in TriggerRunner
     python -m bench.trigger_scale --triggerer 1000     # real `airflow triggerer` + PostgreSQL (bench/triggerer_mode.py)
 
-Writes ``bench/results/trigger_scale.md`` and ``bench/results/trigger_scale.png`` (not with ``--smoke``,
-unless ``--out`` is given).
+Writes the generated block of ``bench/results/trigger_scale.md`` (the prose around it is kept) and
+``bench/results/trigger_scale.png`` (not with ``--smoke``, unless ``--out`` is given).
 """
 
 from __future__ import annotations
@@ -34,19 +30,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench._harness import (
-    CONTENDERS,
-    TARGETS_NOTE,
-    TRIGGERER_NOTE,
-    RunResult,
-    load_result,
-    markdown_table,
-    run_contender,
-    targets_report,
-    write_plot,
-)
+from bench._harness import CONTENDERS, RunResult, markdown_table, run_contender, targets_report, write_plot
+from tooling.results import write_generated
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Method and analysis are prose in bench/results/trigger_scale.md and trigger_scale_triggerer.md; a run rewrites
+# only their generated block (tooling.results.write_generated).
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -118,23 +107,22 @@ def run_triggerer_mode(args: argparse.Namespace, argv: list[str] | None) -> list
     if "http" in ns and args.triggerer_http_n:
         ns["http"] = args.triggerer_http_n
     window = args.triggerer_window or max(30.0, 6 * args.poll)
+    out = args.out if args.out is not None else RESULTS
     started = time.monotonic()
     results = run_triggerer(ns, poll=args.poll, window=window, parallelism=args.triggerer_parallelism,
                             ramp_timeout=args.triggerer_ramp_timeout, finish_runs=args.triggerer_finish_runs,
-                            keep_home=args.keep_home)
+                            keep_home=args.keep_home, runs=out / "runs")
     table = triggerer_table(results)
     print()
     print(table)
-    out = args.out if args.out is not None else RESULTS
-    out.mkdir(parents=True, exist_ok=True)
     command = " ".join(argv if argv is not None else sys.argv[1:])
-    (out / "trigger_scale_triggerer.md").write_text(
-        "# Trigger scale in a real `airflow triggerer` on PostgreSQL\n\n"
+    write_generated(
+        out / "trigger_scale_triggerer.md",
         f"Command: `python -m bench.trigger_scale {command}` (poll {args.poll:g} s, window {window:g} s, "
         f"LocalExecutor parallelism {args.triggerer_parallelism}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        ", "
-        f"{os.cpu_count()} cores, whole run {time.monotonic() - started:.0f} s).\n\n" + table + "\n\n"
-        + TRIGGERER_NOTE + "\n")
+        f", {os.cpu_count()} cores, whole run {time.monotonic() - started:.0f} s).\n\n" + table,
+        title="Trigger scale in a real `airflow triggerer` on PostgreSQL",
+        prose="bench/results/trigger_scale_triggerer.md")
     print(f"\nwrote {out / 'trigger_scale_triggerer.md'}", file=sys.stderr)
     return results
 
@@ -144,7 +132,7 @@ def main(argv: list[str] | None = None) -> list[RunResult]:
     if args.triggerer:
         return run_triggerer_mode(args, argv)
     if args.from_results:
-        results = [load_result(path) for path in args.from_results]
+        results = [RunResult.load(path) for path in args.from_results]
         order = {c: i for i, c in enumerate(CONTENDERS)}
         results.sort(key=lambda r: (r.via != "direct", r.n, order[r.contender]))
     else:
@@ -157,13 +145,13 @@ def main(argv: list[str] | None = None) -> list[RunResult]:
     print(verdicts)
     out = args.out if args.out is not None else (None if args.smoke else RESULTS)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        header = (
-            "# Trigger scale benchmark\n\n"
-            f"Command: `python -m bench.trigger_scale {' '.join(argv if argv is not None else sys.argv[1:])}`"
-            f" (poll {args.poll:g} s, render {args.render:g} s).\n\n"
-        )
-        (out / "trigger_scale.md").write_text(header + table + "\n\n" + verdicts + "\n\n" + TARGETS_NOTE + "\n")
+        command = " ".join(argv if argv is not None else sys.argv[1:])
+        write_generated(
+            out / "trigger_scale.md",
+            f"Command: `python -m bench.trigger_scale {command}` (poll {args.poll:g} s, render {args.render:g} s; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores).\n\n"
+            + table + "\n\n" + verdicts,
+            title="Trigger scale benchmark", prose="bench/results/trigger_scale.md")
         write_plot(results, out / "trigger_scale.png")
         print(f"\nwrote {out / 'trigger_scale.md'} and {out / 'trigger_scale.png'}", file=sys.stderr)
     return results

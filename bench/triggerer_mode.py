@@ -7,12 +7,7 @@ on ``bench/dags/`` and, per contender, ONE fresh ``airflow triggerer``. One emul
 contenders (``render="fast"``, renders held pending with a very long render time, ``reset`` between
 contenders).
 
-Per contender: submit N renders, trigger the contender's DAG with their ids in ``conf`` (N mapped deferrable
-waits), wait until all N task instances are ``deferred`` and the triggerer has started all N triggers, let
-them poll for two more intervals, then measure a steady waiting window on the triggerer process tree
-(``airflow triggerer`` plus its trigger-runner subprocess): CPU, RSS, TCP connections to the emulator and the
-status GETs the emulator served. Then ``POST /_emulator/complete_pending`` completes every render evenly over
-one poll interval and completion→event latency is read from the triggerer's ``Trigger fired event`` lines.
+What is measured and how: bench/results/trigger_scale_triggerer.md, "Method".
 """
 
 from __future__ import annotations
@@ -26,15 +21,16 @@ import signal
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_magicvideo.emulator.server import EmulatorProcess
-from bench._harness import API_KEY, gets_served, percentile, submit_renders
+from bench._harness import API_KEY, LABELS, gets_served, submit_renders
 from tooling.deployment import Deployment, drop_database, pg_admin, pg_user, random_text
 from tooling.net import wait_for
+from tooling.results import WaitRecord, fmt, percentile, problems_list
 from tooling.sampling import client_ports, cpu_delta, established_to, process_cpu, tree_cpu, tree_fds, tree_rss_mb
 
 BENCH = Path(__file__).resolve().parent
@@ -42,9 +38,7 @@ REPO = BENCH.parent
 
 DAGS = BENCH / "dags"
 DAG_IDS = {"magicvideo": "bench_trigger_scale_magicvideo", "http": "bench_trigger_scale_http"}
-LABELS = {"magicvideo": "MagicVideoTrigger (this project)", "http": "HttpEventTrigger (providers-http)"}
 HOLD_SECONDS = 7 * 24 * 3600  # emulator render time: renders stay pending until complete_pending releases them
-RUNS = BENCH / "results" / "runs"
 LEFT_POLL = 0.2  # seconds between SQL polls for TIs leaving `deferred` after the release
 
 
@@ -75,52 +69,39 @@ def bench_env(n: int, poll: float, parallelism: int) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------ results
 @dataclass
-class TriggererResult:
-    contender: str
-    n: int
-    poll: float
+class TriggererResult(WaitRecord):
+    """One contender's N mapped deferrable tasks in a real triggerer (fields shared with trigger_scale: base).
+
+    Here ``ok``/``events`` count TIs that left ``deferred`` after their render completed, and ``polls``,
+    ``cpu_s`` (the triggerer tree) and ``emu_cpu_s`` are measured over the steady window only."""
+
     parallelism: int = 0
-    ok: int = 0  # success events: TIs that left `deferred` after their render completed
-    events: int = 0  # TIs seen leaving `deferred` after their render completed (latency samples)
     ramp_s: float = math.nan  # DAG run triggered -> all N TIs deferred
     started_s: float = math.nan  # DAG run triggered -> all N triggers started in the triggerer
     window_s: float = 0.0
-    polls: int = 0  # status GETs served in the window
-    cpu_s: float = 0.0  # triggerer tree CPU in the window
     cpu_parent_s: float = 0.0  # of which the `airflow triggerer` process itself (supervisor, DB, heartbeat)
-    rss_base_mb: float = 0.0
     rss_steady_mb: float = 0.0
     tcp_opens: int = 0  # new client ports to the emulator in the window
     tcp_open_peak: int = 0  # triggerer sockets connected to the emulator (peak of samples)
-    peak_fds: int = 0
     deferred_min: int = 0  # lowest count of deferred TIs seen in the window
     triggers_on_triggerer: int = 0  # trigger rows with triggerer_id = our job (min in the window)
     trigger_rows: int = 0
-    p50_s: float = math.nan
-    p99_s: float = math.nan
-    max_s: float = math.nan
     fired_lines: int = 0  # "Trigger fired event" lines found in the per-TI trigger logs
     fired_p50_s: float = math.nan  # completion -> that line
     fired_p99_s: float = math.nan
-    emu_cpu_s: float = 0.0
     done_s: float = math.nan  # release -> DAG run finished
-    load_avg: float = 0.0
     load_before: float = 0.0
-    wall_s: float = 0.0
     final_states: dict[str, int] = field(default_factory=dict)  # TI states when the run was finished/stopped
-    problems: list[str] = field(default_factory=list)
+
+    DERIVED: ClassVar[tuple[str, ...]] = ("cpu_per_poll_ms", "rss_per_trigger_kb")
 
     @property
     def label(self) -> str:
         return LABELS[self.contender] + " in `airflow triggerer`"
 
     @property
-    def cpu_per_poll_ms(self) -> float:
-        return 1000 * self.cpu_s / self.polls if self.polls else math.nan
-
-    @property
     def rss_per_trigger_kb(self) -> float:
-        return 1024 * (self.rss_steady_mb - self.rss_base_mb) / self.n if self.n else math.nan
+        return self.per_render_kb(self.rss_steady_mb)
 
     @property
     def req_per_s(self) -> float:
@@ -136,10 +117,6 @@ class TriggererResult:
                 + (f"; problems {self.problems[:3]}" if self.problems else ""))
 
 
-def _f(value: float, digits: int) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
-
-
 def markdown_table(results: list[TriggererResult]) -> str:
     rows = [
         "| contender | N | events ok | deferred / triggers on triggerer | status GETs | req/s | CPU s "
@@ -150,15 +127,15 @@ def markdown_table(results: list[TriggererResult]) -> str:
     for r in results:
         rows.append(
             f"| {r.label} | {r.n:,} | {r.ok:,}/{r.n:,} | {r.deferred_min:,} / {r.triggers_on_triggerer:,} "
-            f"| {r.polls:,} | {_f(r.req_per_s, 0)} | {r.cpu_s:.2f} ({r.cpu_parent_s:.2f} / "
-            f"{r.cpu_s - r.cpu_parent_s:.2f}) | {_f(r.cpu_per_poll_ms, 3)} | {r.rss_base_mb:.0f}→{r.rss_steady_mb:.0f} "
-            f"| {_f(r.rss_per_trigger_kb, 1)} | {r.tcp_opens:,} ({r.tcp_open_peak:,}) | {r.peak_fds:,} "
-            f"| {_f(r.p50_s, 2)} | {_f(r.p99_s, 2)} | {_f(r.max_s, 2)} "
-            f"| {r.emu_cpu_s:.1f} ({1000 * r.emu_cpu_s / max(r.polls, 1):.2f}) | {_f(r.ramp_s, 0)} "
+            f"| {r.polls:,} | {fmt(r.req_per_s, 0)} | {r.cpu_s:.2f} ({r.cpu_parent_s:.2f} / "
+            f"{r.cpu_s - r.cpu_parent_s:.2f}) | {fmt(r.cpu_per_poll_ms, 3)} "
+            f"| {r.rss_base_mb:.0f}→{r.rss_steady_mb:.0f} | {fmt(r.rss_per_trigger_kb, 1)} "
+            f"| {r.tcp_opens:,} ({r.tcp_open_peak:,}) | {r.peak_fds:,} "
+            f"| {fmt(r.p50_s, 2)} | {fmt(r.p99_s, 2)} | {fmt(r.max_s, 2)} "
+            f"| {r.emu_cpu_s:.1f} ({1000 * r.emu_cpu_s / max(r.polls, 1):.2f}) | {fmt(r.ramp_s, 0)} "
             f"| {r.window_s:.0f} | {r.load_before:.1f} → {r.load_avg:.1f} |"
         )
-    problems = [f"- {r.label} N={r.n}: {'; '.join(r.problems)}" for r in results if r.problems]
-    return "\n".join(rows) + ("\n\nProblems:\n" + "\n".join(problems) if problems else "")
+    return "\n".join(rows) + problems_list(results)
 
 
 # ------------------------------------------------------------------------------------------ one contender
@@ -214,7 +191,7 @@ def triggers_by_triggerer(dep: Deployment, dag_id: str, run_id: str) -> dict[int
 
 
 def run_one(dep: Deployment, emulator: EmulatorProcess, contender: str, n: int, *, poll: float,
-            window: float, parallelism: int, ramp_timeout: float, finish_run: bool) -> TriggererResult:
+            window: float, parallelism: int, ramp_timeout: float, finish_run: bool, runs: Path) -> TriggererResult:
     result = TriggererResult(contender=contender, n=n, poll=poll, parallelism=parallelism)
     started = time.monotonic()
     assert emulator.process is not None
@@ -336,9 +313,7 @@ def run_one(dep: Deployment, emulator: EmulatorProcess, contender: str, n: int, 
     result.events = result.ok = len(latencies)
     if result.events != n:
         result.problems.append(f"{n - result.events} TIs not seen leaving `deferred` after their render completed")
-    result.p50_s = percentile(latencies, 50)
-    result.p99_s = percentile(latencies, 99)
-    result.max_s = max(latencies) if latencies else math.nan
+    result.set_latencies(latencies)
     # Secondary: the trigger runner's own "Trigger fired event" lines, where the per-TI trigger log has one
     # (the triggerer closes that log when the trigger ends, so the line is sometimes lost).
     fired = fired_events(dep, dag_id, run_id, job_id)
@@ -346,18 +321,18 @@ def run_one(dep: Deployment, emulator: EmulatorProcess, contender: str, n: int, 
     result.fired_lines = len(runner)
     result.fired_p50_s, result.fired_p99_s = percentile(runner, 50), percentile(runner, 99)
     result.wall_s = time.monotonic() - started
-    RUNS.mkdir(parents=True, exist_ok=True)
-    data = asdict(result) | {"cpu_per_poll_ms": result.cpu_per_poll_ms, "rss_per_trigger_kb": result.rss_per_trigger_kb,
-                             "run_id": run_id, "triggerer_job_id": job_id, "rss_samples_mb": rss,
-                             "deferred_samples": deferred, "triggers_on_triggerer_samples": on_us}
-    (RUNS / f"triggerer-{contender}-{n}.json").write_text(json.dumps(data, indent=1))
+    runs.mkdir(parents=True, exist_ok=True)
+    data = result.as_dict() | {"run_id": run_id, "triggerer_job_id": job_id, "rss_samples_mb": rss,
+                               "deferred_samples": deferred, "triggers_on_triggerer_samples": on_us}
+    (runs / f"triggerer-{contender}-{n}.json").write_text(json.dumps(data, indent=1))
     return result
 
 
 # ------------------------------------------------------------------------------------------ entry point
 def run_triggerer(ns: dict[str, int], *, poll: float, window: float, parallelism: int, ramp_timeout: float,
-                  finish_runs: bool = False, keep_home: bool = False) -> list[TriggererResult]:
-    """Deployment up, each contender measured, everything (processes, database, home) torn down after."""
+                  finish_runs: bool = False, keep_home: bool = False,
+                  runs: Path = BENCH / "results" / "runs") -> list[TriggererResult]:
+    """Deployment up, each contender measured (per-run JSON into ``runs``), everything torn down after."""
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -388,7 +363,7 @@ def run_triggerer(ns: dict[str, int], *, poll: float, window: float, parallelism
         for contender, n in ns.items():
             log(f"{contender} N={n} poll={poll:g}s parallelism={parallelism} ...")
             result = run_one(dep, emulator, contender, n, poll=poll, window=window, parallelism=parallelism,
-                             ramp_timeout=ramp_timeout, finish_run=finish_runs)
+                             ramp_timeout=ramp_timeout, finish_run=finish_runs, runs=runs)
             log(f"{contender}: {result.summary()}")
             results.append(result)
     finally:
