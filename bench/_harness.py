@@ -69,10 +69,6 @@ class RunResult(WaitRecord):
         return self.per_render_kb(self.rss_peak_mb)
 
     @property
-    def req_per_s(self) -> float:
-        return self.polls / self.wall_s if self.wall_s else math.nan
-
-    @property
     def emu_util(self) -> float:
         return self.emu_cpu_s / self.wall_s if self.wall_s else math.nan
 

@@ -104,8 +104,8 @@ class TriggererResult(WaitRecord):
         return self.per_render_kb(self.rss_steady_mb)
 
     @property
-    def req_per_s(self) -> float:
-        return self.polls / self.window_s if self.window_s else math.nan
+    def measured_s(self) -> float:
+        return self.window_s
 
     def summary(self) -> str:
         return (f"{self.ok}/{self.n} ok; ramp {self.ramp_s:.0f}s; window {self.window_s:.0f}s: {self.polls} GETs, "

@@ -60,8 +60,17 @@ class WaitRecord:
         return self.contender
 
     @property
+    def measured_s(self) -> float:
+        """The seconds over which ``polls`` and ``cpu_s`` were counted."""
+        return self.wall_s
+
+    @property
     def cpu_per_poll_ms(self) -> float:
         return 1000 * self.cpu_s / self.polls if self.polls else math.nan
+
+    @property
+    def req_per_s(self) -> float:
+        return self.polls / self.measured_s if self.measured_s else math.nan
 
     def per_render_kb(self, rss_mb: float) -> float:
         """RSS above the baseline per waiting render, in KB."""
