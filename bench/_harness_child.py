@@ -133,7 +133,7 @@ async def run_triggers(triggers: list[Any], jobs: list[list[Any]], timeout: floa
 def run_sample_loop(jobs: list[list[Any]], cfg: dict[str, Any]) -> tuple[list[list[Any]], int]:
     """The AI/ML API doc's Python sample (``get_video`` and the loop of its ``main``), one thread per render.
 
-    Copied from the doc (``/work/shared/seed/sample_client.py``) with only ``api_key``/``base_url`` replaced
+    Copied from the doc (``tests/emulator/data/seed_sample_client.py``) with only ``api_key``/``base_url`` replaced
     and the hard-coded 15 s sleep replaced by the benchmark's poll interval.
     """
     import requests
