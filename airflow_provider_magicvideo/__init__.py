@@ -73,7 +73,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "poll_interval": {
                         "label": "Default poll interval (s)",
-                        "schema": {"type": ["number", "null"], "default": 15},
+                        "description": "At least 1 second.",
+                        "schema": {"type": ["number", "null"], "default": 15, "minimum": 1},
                     },
                     "wait_timeout": {
                         "label": "Default wait timeout (s)",
@@ -84,6 +85,17 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Limit for images/videos sent inline as base64 (default 10 MiB image, "
                         "50 MiB video).",
                         "schema": {"type": ["integer", "null"]},
+                    },
+                    "max_video_bytes": {
+                        "label": "Max downloaded video size (bytes)",
+                        "description": "A download larger than this fails (default 500 MiB).",
+                        "schema": {"type": ["integer", "null"]},
+                    },
+                    "allow_insecure_video_urls": {
+                        "label": "Allow http:// and loopback video URLs",
+                        "description": "Only for the offline emulator. Off: video URLs must be https on a public "
+                        "address.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
                     },
                 },
             }

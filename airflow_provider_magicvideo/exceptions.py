@@ -1,27 +1,49 @@
-"""Every error this provider raises, in one place.
+"""Every error this provider raises, and what each one means for a retry: the disposition table.
 
-Three families:
+Every decision-maker reads one attribute, ``exc.disposition`` (or :func:`disposition_of` for any
+exception), instead of keeping its own list of classes:
 
-* input problems found before any HTTP call (:class:`InvalidInputError`): no credit is spent;
-* answers from the API (:class:`ApiError` and subclasses), built by :func:`api_error_from_response`;
-* outcomes of a render (:class:`GenerationFailedError`, :class:`GenerationTimeoutError`) and the one
-  case where we cannot know whether a render was billed (:class:`AmbiguousSubmitError`).
+* the hooks' retry policy reads ``resend`` (may this HTTP request be sent again?);
+* the wait loop and the download loop read ``transient`` (may another poll / download attempt succeed?);
+* operators read ``task_retry`` (may an Airflow retry of the task help, or must the task fail now?).
 
-No message built here ever includes request headers, so the API key cannot leak through an exception.
+The table is :data:`DISPOSITIONS` at the bottom of this module. No message built here includes request
+headers; text that came from the server is redacted by the hooks before it reaches an error.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+
+class Resend(str, Enum):
+    """May the hook send the same request again after this failure?"""
+
+    ALWAYS = "always"  # nothing happened on the server (never sent, or refused before acting: 429)
+    IF_IDEMPOTENT = "if idempotent"  # the server may have acted: a GET again, never a submit POST
+    NEVER = "never"  # the same request gets the same answer
+
+
+@dataclass(frozen=True)
+class Disposition:
+    resend: Resend
+    transient: bool  # another poll or download attempt may succeed (tolerated while waiting)
+    task_retry: bool  # an Airflow retry of the task may help; False fails the task at once
+
+    def describe(self) -> str:
+        return (f"resend {self.resend.value}; {'transient' if self.transient else 'not transient'}; "
+                f"task {'may retry' if self.task_retry else 'fails'}")
 
 
 class MagicVideoError(Exception):
     """Base class of every error raised by airflow-provider-magicvideo."""
 
+    disposition: ClassVar[Disposition]
 
-# --------------------------------------------------------------------------- input (nothing was sent)
+
+# =============================================================================== input: nothing was sent
 class InvalidInputError(MagicVideoError, ValueError):
     """The task's input is wrong; raised before any HTTP call, so no credit was spent."""
 
@@ -35,23 +57,11 @@ class UnknownTemplateError(InvalidInputError):
 
 
 class MediaError(InvalidInputError):
-    """The image/video input cannot be used."""
+    """The image/video input cannot be used (empty, unreadable, not a regular file, not base64, wrong type)."""
 
 
-class EmptyMediaError(MediaError):
-    """The media input is empty."""
-
-
-class UnreadableMediaError(MediaError):
-    """A local file or object-storage path could not be read."""
-
-
-class InvalidBase64Error(MediaError):
-    """A data URI or bare base64 string does not decode."""
-
-
-class UnsupportedMediaTypeError(MediaError):
-    """The bytes are not a format the API accepts for this field."""
+class InvalidMediaError(MediaError):
+    """The bytes claim a format (PNG, JPEG, WebP, MP4) but are structurally broken: the render would fail."""
 
 
 class MediaTooLargeError(MediaError):
@@ -59,40 +69,26 @@ class MediaTooLargeError(MediaError):
 
 
 class ConnectionConfigError(InvalidInputError):
-    """The Airflow connection is unusable (no API key, bad host, bad extra)."""
+    """The Airflow connection is unusable (no API key, bad host, bad extra); found before any request."""
 
 
 class CreditBudgetExceededError(InvalidInputError):
     """Submitting would take the DAG run's recorded spend over its ``credit_budget``."""
 
 
-# --------------------------------------------------------------------------- API answers
+# ============================================================================================ the API
 class ApiError(MagicVideoError):
-    """An error answer (or an unusable answer) from the AI/ML API.
+    """Something went wrong talking to the AI/ML API (or to the storage serving a rendered video).
 
-    ``status_code`` is the HTTP status (``None`` for transport errors), ``request_id`` the API's
-    ``requestId``/``x-inference-id`` when it sent one, ``api_message`` the server's own words.
+    ``request_id`` is the API's ``requestId``/``x-inference-id`` when it sent one; ``client_request_id``
+    the ``X-Client-Request-Id`` this provider sent.
     """
 
-    hint = ""
+    hint: ClassVar[str] = ""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        api_message: str | None = None,
-        path: str | None = None,
-        retry_after: float | None = None,
-        client_request_id: str | None = None,
-    ) -> None:
-        self.status_code = status_code
-        self.client_request_id = client_request_id
+    def __init__(self, message: str, *, request_id: str | None = None, client_request_id: str | None = None) -> None:
         self.request_id = request_id
-        self.api_message = api_message
-        self.path = path
-        self.retry_after = retry_after
+        self.client_request_id = client_request_id
         parts = [message]
         if self.hint:
             parts.append(self.hint)
@@ -101,20 +97,39 @@ class ApiError(MagicVideoError):
         super().__init__(" ".join(parts))
 
 
-class AuthenticationError(ApiError):
+class ApiConnectionError(ApiError):
+    """No HTTP answer (connection reset, read timeout): the request may have reached the server."""
+
+
+class ConnectFailedError(ApiConnectionError):
+    """The request provably never reached the server (refused, DNS, connect timeout, TLS handshake)."""
+
+
+class ApiStatusError(ApiError):
+    """The server answered, with an error status or a body that cannot be used."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, api_message: str | None = None,
+                 retry_after: float | None = None, **kwargs: Any) -> None:
+        self.status_code = status_code
+        self.api_message = api_message
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class AuthenticationError(ApiStatusError):
     """401: the API key was rejected."""
 
     hint = ("Fix: put a valid AI/ML API key in the password ('API key') field of the magicvideo "
             "connection; keys are at https://aimlapi.com/app/keys.")
 
 
-class InsufficientCreditsError(ApiError):
+class InsufficientCreditsError(ApiStatusError):
     """403: the key is valid but the account cannot pay (out of credits or plan limit)."""
 
     hint = "Fix: top up the balance or update the payment method at https://aimlapi.com/app/billing."
 
 
-class RequestValidationError(ApiError):
+class RequestValidationError(ApiStatusError):
     """400: the API rejected the request body; ``problems`` holds one ``"field: problem"`` per issue."""
 
     def __init__(self, message: str, *, problems: list[str] | None = None, **kwargs: Any) -> None:
@@ -124,208 +139,130 @@ class RequestValidationError(ApiError):
         super().__init__(message, **kwargs)
 
 
-class GenerationNotFoundError(ApiError):
-    """404: the API knows no generation with this id (or the endpoint does not exist)."""
+class GenerationNotFoundError(ApiStatusError):
+    """404: the API knows no generation with this id (or the base URL points at the wrong place)."""
 
 
-class RateLimitError(ApiError):
+class RateLimitError(ApiStatusError):
     """429: too many requests; ``retry_after`` is the server's hint in seconds, when it gave one."""
 
 
-class ServerError(ApiError):
+class ServerError(ApiStatusError):
     """5xx from the API."""
 
 
-class TransportError(ApiError):
-    """The request did not get an HTTP answer (connection refused, reset, timeout).
-
-    ``request_sent`` is False only when the request provably never reached the server (connection
-    refused, connect timeout, DNS failure): the one case in which a submit can be retried safely.
-    """
-
-    def __init__(self, message: str, *, request_sent: bool, **kwargs: Any) -> None:
-        self.request_sent = request_sent
-        super().__init__(message, **kwargs)
+class UnexpectedResponseError(ApiStatusError):
+    """A 2xx whose body cannot be used: not JSON, no status, another generation's id, no ``video.url``."""
 
 
-class UnexpectedResponseError(ApiError):
-    """An HTTP 2xx whose body cannot be used: not JSON, no status, or completed without ``video.url``."""
-
-
-class VideoUrlExpiredError(ApiError):
+class VideoUrlExpiredError(ApiStatusError):
     """The presigned video URL was refused (expired after its 10 minutes, or a bad signature)."""
 
-    hint = "Fetch a fresh URL with get_generation(); the API signs a new one on every status request."
-
-
-class DeliveryError(MagicVideoError):
-    """The MP4 could not be delivered intact to its destination."""
-
-
-class RenderNotCompletedError(DeliveryError):
-    """The render is not ``completed``; ``permanent`` when it ended in ``error`` (retrying cannot help)."""
-
-    def __init__(self, generation_id: str, status: str, detail: str | None = None) -> None:
-        self.generation_id = generation_id
-        self.status = status
-        self.permanent = status == "error"
-        why = f": {detail}" if detail else ""
-        hint = (" It will never have a video; submit a new render." if self.permanent
-                else " Wait for it to complete (MagicVideoSensor) before delivering.")
-        super().__init__(f"Cannot deliver generation {generation_id}: its status is {status!r}, "
-                         f"not 'completed'{why}.{hint}")
-
-
-class PermanentDeliveryError(DeliveryError):
-    """A delivery failure that a retry of the task cannot fix (bad key, unknown generation, ...)."""
-
-    permanent = True
-
-
-class DestinationError(PermanentDeliveryError):
-    """The destination cannot be written (bad path, a directory, missing bucket, no permission)."""
-
-
-class DeliveryIntegrityError(PermanentDeliveryError):
-    """The bytes received are not the announced MP4 (bad signature, more bytes than announced)."""
+    hint = "A fresh URL is signed on every status request."
 
 
 class AmbiguousSubmitError(MagicVideoError):
-    """A submit was sent but its outcome is unknown, so a billed render may exist.
+    """A submit was sent but its outcome is unknown, so a billed render may exist. Never resubmitted."""
 
-    It is never retried automatically: resubmitting could pay for the same video twice.
-    """
-
-    def __init__(self, cause: str, *, client_request_id: str | None = None) -> None:
+    def __init__(self, cause: str, *, client_request_id: str | None = None, generation_id: str | None = None) -> None:
         self.client_request_id = client_request_id
-        ref = f" The request carried X-Client-Request-Id {client_request_id!r}." if client_request_id else ""
-        super().__init__(
-            f"The submit request was sent but no usable answer came back ({cause}), so a render may have "
-            f"been created and billed.{ref} It was NOT resubmitted automatically. Check your generations "
-            "and usage at https://aimlapi.com/app before running the task again; if a render exists, wait "
-            "on its generation id with MagicVideoSensor instead of submitting again."
-        )
+        self.generation_id = generation_id
+        if generation_id:
+            what = (f"Generation {generation_id} was created ({cause}) but could not be recorded for the task's "
+                    f"retries. Wait on it with MagicVideoSensor(generation_id={generation_id!r}) instead of "
+                    "submitting again.")
+        else:
+            ref = f" The request carried X-Client-Request-Id {client_request_id!r}." if client_request_id else ""
+            what = (f"The submit request was sent but no usable answer came back ({cause}), so a render may have "
+                    f"been created and billed.{ref} It was NOT resubmitted automatically. Check your generations "
+                    "and usage at https://aimlapi.com/app before running the task again; if a render exists, wait "
+                    "on its generation id with MagicVideoSensor instead of submitting again.")
+        super().__init__(what)
 
 
-# --------------------------------------------------------------------------- render outcomes
+# ===================================================================================== render outcomes
 class GenerationFailedError(MagicVideoError):
-    """The render ended in status ``error``; carries the API's error name and message."""
+    """The render ended in status ``error`` (not billed); carries the API's error name and message."""
 
     def __init__(self, generation_id: str, error_name: str | None, error_message: str | None) -> None:
         self.generation_id = generation_id
         self.error_name = error_name
         self.error_message = error_message
-        super().__init__(
-            f"Generation {generation_id} failed: {error_name or 'error'}: "
-            f"{error_message or 'the API gave no message'}"
-        )
+        super().__init__(f"Generation {generation_id} failed: {error_name or 'error'}: "
+                         f"{error_message or 'the API gave no message'}")
 
 
 class GenerationTimeoutError(MagicVideoError):
-    """The render was still pending when the wait's deadline passed."""
+    """The render was still pending when the wait's deadline passed (a task retry reconnects to it)."""
 
-    def __init__(self, generation_id: str, waited: float | None = None, last_status: str | None = None,
-                 *, deadline: str | None = None) -> None:
+    def __init__(self, generation_id: str, deadline: str, last_status: str | None = None) -> None:
         self.generation_id = generation_id
-        self.waited = waited
-        self.last_status = last_status
         self.deadline = deadline
-        # A deferred wait names its absolute deadline: after a triggerer failover the current trigger's own
-        # elapsed time would understate how long the render was waited for.
-        after = f" by its deadline {deadline}" if deadline else (f" after {waited:.0f}s" if waited is not None else "")
+        self.last_status = last_status
         status = f" (last status: {last_status})" if last_status else ""
         super().__init__(
-            f"Generation {generation_id} did not complete{after}{status}. It may still finish and was "
-            f"already paid for: wait on it again with MagicVideoSensor(generation_id={generation_id!r}) "
-            "or raise the timeout instead of submitting a new render."
+            f"Generation {generation_id} did not complete by its deadline {deadline}{status}. It may still finish: "
+            f"wait on it again with MagicVideoSensor(generation_id={generation_id!r}) or raise the timeout "
+            "instead of submitting a new render."
         )
 
 
-# --------------------------------------------------------------------------- response → exception
-_STATUS_CLASSES: dict[int, type[ApiError]] = {
-    400: RequestValidationError,
-    401: AuthenticationError,
-    403: InsufficientCreditsError,
-    404: GenerationNotFoundError,
-    429: RateLimitError,
+# ============================================================================================ delivery
+class DeliveryError(MagicVideoError):
+    """The MP4 could not be delivered intact; another attempt (or a task retry) may succeed."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failure no retry can fix: unusable destination, not an MP4, a refused video URL, ..."""
+
+
+class RenderNotCompletedError(DeliveryError):
+    """The render is not ``completed``. Final when it ended in ``error``; otherwise a retry may find it done."""
+
+    def __init__(self, generation_id: str, status: str, detail: str | None = None) -> None:
+        self.generation_id = generation_id
+        self.status = status
+        if status == "error":
+            self.disposition = FINAL  # type: ignore[misc]  # this instance: it will never have a video
+        why = f": {detail}" if detail else ""
+        hint = (" It will never have a video; submit a new render." if status == "error"
+                else " Wait for it to complete (MagicVideoSensor) before delivering.")
+        super().__init__(f"Cannot deliver generation {generation_id}: its status is {status!r}, "
+                         f"not 'completed'{why}.{hint}")
+
+
+# ================================================================================== the disposition table
+NEVER, IF_IDEMPOTENT, ALWAYS = Resend.NEVER, Resend.IF_IDEMPOTENT, Resend.ALWAYS
+FINAL = Disposition(NEVER, transient=False, task_retry=False)
+#: What an exception this provider did not classify gets: not resent, not tolerated; Airflow decides.
+UNCLASSIFIED = Disposition(NEVER, transient=False, task_retry=True)
+
+DISPOSITIONS: dict[type[MagicVideoError], Disposition] = {
+    #                                      resend        transient         task may retry
+    MagicVideoError:          Disposition(NEVER,         transient=False, task_retry=True),
+    InvalidInputError:        FINAL,  # nothing was sent; fix the input (covers media, config, budget)
+    ApiError:                 Disposition(NEVER,         transient=False, task_retry=True),
+    ApiConnectionError:       Disposition(IF_IDEMPOTENT, transient=True,  task_retry=True),
+    ConnectFailedError:       Disposition(ALWAYS,        transient=True,  task_retry=True),
+    ApiStatusError:           Disposition(NEVER,         transient=False, task_retry=True),
+    AuthenticationError:      FINAL,
+    InsufficientCreditsError: FINAL,
+    RequestValidationError:   FINAL,
+    GenerationNotFoundError:  FINAL,  # the wait loop tolerates it for a short grace after the submit
+    RateLimitError:           Disposition(ALWAYS,        transient=True,  task_retry=True),
+    ServerError:              Disposition(IF_IDEMPOTENT, transient=True,  task_retry=True),
+    UnexpectedResponseError:  Disposition(IF_IDEMPOTENT, transient=True,  task_retry=True),
+    VideoUrlExpiredError:     Disposition(NEVER,         transient=True,  task_retry=True),  # fresh URL
+    AmbiguousSubmitError:     FINAL,  # a retry could pay twice
+    GenerationFailedError:    FINAL,
+    GenerationTimeoutError:   Disposition(NEVER,         transient=False, task_retry=True),  # reconnects
+    DeliveryError:            Disposition(NEVER,         transient=True,  task_retry=True),
+    PermanentDeliveryError:   FINAL,
 }
+for _cls, _disposition in DISPOSITIONS.items():
+    _cls.disposition = _disposition
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); ``None`` when absent/garbage."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:  # "-0000" parses naive; it means UTC, not local time
-        from datetime import UTC
-
-        when = when.replace(tzinfo=UTC)
-    import time
-
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _validation_problems(body: Mapping[str, Any]) -> list[str]:
-    """Turn the API's validation detail (zod-style issue lists, or a bare message) into "field: problem"."""
-    problems: list[str] = []
-    for key in ("meta", "errors", "issues", "details"):
-        items = body.get(key)
-        if not isinstance(items, list):
-            continue
-        for item in items:
-            if not isinstance(item, Mapping):
-                problems.append(str(item))
-                continue
-            where = item.get("path") or item.get("field") or item.get("loc")
-            if isinstance(where, list):
-                where = ".".join(str(p) for p in where if p not in ("body",))
-            text = item.get("message") or item.get("msg") or json.dumps(dict(item), default=str)
-            problems.append(f"{where}: {text}" if where else str(text))
-    message = body.get("message")
-    if isinstance(message, list):  # NestJS-style: a list of strings
-        problems.extend(str(m) for m in message)
-    return problems
-
-
-def api_error_from_response(
-    status_code: int, body_text: str, headers: Mapping[str, str] | None = None, *, action: str = "request"
-) -> ApiError:
-    """Build the typed error for an HTTP error answer; accepts a missing, non-JSON or odd body."""
-    headers = {k.lower(): v for k, v in (headers or {}).items()}
-    body: Any = None
-    try:
-        body = json.loads(body_text) if body_text else None
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping):
-        body = {}
-    raw_message = body.get("message")
-    api_message = raw_message if isinstance(raw_message, str) else None
-    if api_message is None:
-        snippet = " ".join((body_text or "").split())[:200]
-        api_message = snippet or None
-    request_id = body.get("requestId") or headers.get("x-request-id") or headers.get("x-inference-id")
-    cls = _STATUS_CLASSES.get(status_code) or (ServerError if status_code >= 500 else ApiError)
-    message = f"AI/ML API {action} failed with HTTP {status_code}: {api_message or 'no message'}"
-    kwargs: dict[str, Any] = dict(
-        status_code=status_code,
-        request_id=str(request_id) if request_id else None,
-        api_message=api_message,
-        path=body.get("path") if isinstance(body.get("path"), str) else None,
-        retry_after=parse_retry_after(headers.get("retry-after")),
-    )
-    if cls is RequestValidationError:
-        return RequestValidationError(message, problems=_validation_problems(body), **kwargs)
-    return cls(message, **kwargs)
+def disposition_of(exc: BaseException) -> Disposition:
+    """The disposition of any exception: the table's for ours, :data:`UNCLASSIFIED` for anything else."""
+    return getattr(exc, "disposition", UNCLASSIFIED) if isinstance(exc, MagicVideoError) else UNCLASSIFIED

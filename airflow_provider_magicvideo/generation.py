@@ -1,45 +1,60 @@
-"""The typed result of the API: :class:`GenerationStatus` and the immutable :class:`Generation`."""
+"""A generation as the API reports it (:class:`Generation`), and the one dict a finished one hands downstream.
+
+Everything in an answer is untrusted: numbers may be NaN, infinite, negative or text, a URL may carry a
+nonsense signing date. Parsing never raises for those: the value becomes ``None`` (with one warning).
+"""
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_magicvideo.exceptions import UnexpectedResponseError
+from airflow_provider_magicvideo.exceptions import InvalidInputError, UnexpectedResponseError
+from airflow_provider_magicvideo.redaction import truncate
 
 log = logging.getLogger(__name__)
 
 #: The API's documented lifetime of a completed render's presigned URL.
 URL_LIFETIME_SECONDS = 600
 _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_MAX_URL_LIFETIME = 7 * 86_400  # S3's own limit for presigned URLs
 
 
 class GenerationStatus(str, Enum):
-    """Render status. ``UNKNOWN`` stands for a status string the API added that we do not know yet."""
+    """Status of a generation. The OpenAPI enum is queued/generating/completed/error; the docs' sample loops also
+    wait on ``waiting`` and ``active``. ``UNKNOWN`` stands for a string we do not know yet (treated as pending:
+    new intermediate states are likelier than new terminal ones, and the wait's deadline still bounds it)."""
 
     QUEUED = "queued"
     WAITING = "waiting"
+    ACTIVE = "active"
     GENERATING = "generating"
     COMPLETED = "completed"
     ERROR = "error"
     UNKNOWN = "unknown"
 
+    @classmethod
+    def parse(cls, raw: str) -> GenerationStatus:
+        try:
+            return cls(raw.strip().lower())
+        except ValueError:
+            if raw not in _warned_unknown:
+                _warned_unknown.add(raw)
+                log.warning("Status %r is not known to this provider; treating it as pending.", truncate(raw, 40))
+            return cls.UNKNOWN
+
     @property
     def is_terminal(self) -> bool:
         return self in (GenerationStatus.COMPLETED, GenerationStatus.ERROR)
-
-    @property
-    def is_pending(self) -> bool:
-        # An unknown status is treated as "not done yet": new intermediate states are likelier than new
-        # terminal ones, and the wait's deadline still bounds it.
-        return not self.is_terminal
 
 
 _warned_unknown: set[str] = set()
@@ -47,7 +62,7 @@ _warned_unknown: set[str] = set()
 
 @dataclass(frozen=True)
 class Generation:
-    """One render as the API reported it. ``raw`` is the read-only response payload."""
+    """One generation as the API reported it."""
 
     id: str
     status: GenerationStatus
@@ -56,17 +71,11 @@ class Generation:
     error_name: str | None = None
     error_message: str | None = None
     credits_used: int | None = None
-    usd_spent: float | None = None
     request_id: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False, compare=False)
 
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status.is_pending
 
     @property
     def url_expires_at(self) -> datetime | None:
@@ -77,105 +86,119 @@ class Generation:
         try:
             # Not strptime: its first call imports and compiles, a visible stall on a triggerer's loop.
             match = _AMZ_DATE.fullmatch(query["X-Amz-Date"][0])
-            if match is None:
-                raise ValueError("X-Amz-Date")
+            lifetime = int(query["X-Amz-Expires"][0])
+            if match is None or not 0 < lifetime <= _MAX_URL_LIFETIME:
+                raise ValueError("X-Amz-Date/X-Amz-Expires")
             year, month, day, hour, minute, second = (int(part) for part in match.groups())
             signed = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-            lifetime = int(query["X-Amz-Expires"][0])
-        except (KeyError, IndexError, ValueError):
+            return signed + timedelta(seconds=lifetime)
+        except (KeyError, IndexError, ValueError, OverflowError):
             return datetime.now(UTC) + timedelta(seconds=URL_LIFETIME_SECONDS)
-        return signed + timedelta(seconds=lifetime)
 
     @classmethod
-    def from_payload(
-        cls,
-        payload: Any,
-        *,
-        generation_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Generation:
-        """Parse a submit or status response body; raise :class:`UnexpectedResponseError` if unusable.
+    def from_payload(cls, payload: Any, *, generation_id: str | None = None,
+                     headers: Mapping[str, str] | None = None) -> Generation:
+        """Parse a submit or status answer; :class:`UnexpectedResponseError` when it cannot be used.
 
-        A missing status, a non-object body, or ``completed`` without ``video.url`` is a failed poll,
-        never a success.
+        A missing status, a non-object body, another generation's id, or ``completed`` without ``video.url``
+        is a failed poll, never a success.
         """
-        headers = _case_insensitive(headers)
-        request_id = headers.get("x-inference-id") or headers.get("x-request-id")
+        headers = headers if headers is not None and not isinstance(headers, dict) else {
+            k.lower(): v for k, v in (headers or {}).items()}
+        request_id = _text(headers.get("x-inference-id") or headers.get("x-request-id"), 100)
         if not isinstance(payload, Mapping):
-            raise UnexpectedResponseError(
-                f"AI/ML API answered with a {type(payload).__name__}, not a JSON object", request_id=request_id
-            )
+            raise UnexpectedResponseError(f"AI/ML API answered with a {type(payload).__name__}, not a JSON object",
+                                          request_id=request_id)
         gen_id = payload.get("id") or generation_id
-        raw_status = payload.get("status")
-        if not isinstance(gen_id, str) or not gen_id:
+        if not isinstance(gen_id, str) or not gen_id.strip():
             raise UnexpectedResponseError("AI/ML API answer has no generation id", request_id=request_id)
-        if not isinstance(raw_status, str) or not raw_status:
-            raise UnexpectedResponseError(
-                f"AI/ML API answer for generation {gen_id} has no status", request_id=request_id
-            )
-        try:
-            status = GenerationStatus(raw_status.strip().lower())
-        except ValueError:
-            status = GenerationStatus.UNKNOWN
-            if raw_status not in _warned_unknown:
-                _warned_unknown.add(raw_status)
-                log.warning(
-                    "Generation %s has status %r, which this provider does not know; treating it as pending.",
-                    gen_id, raw_status,
-                )
+        if generation_id is not None and gen_id != generation_id:
+            raise UnexpectedResponseError(f"AI/ML API answered the status request for {generation_id} with another "
+                                          f"generation's id ({truncate(gen_id, 80)})", request_id=request_id)
+        raw_status = payload.get("status")
+        if not isinstance(raw_status, str) or not raw_status.strip():
+            raise UnexpectedResponseError(f"AI/ML API answer for generation {gen_id} has no status",
+                                          request_id=request_id)
+        status = GenerationStatus.parse(raw_status)
         video = payload.get("video")
         video_url = video.get("url") if isinstance(video, Mapping) else None
-        if status is GenerationStatus.COMPLETED and not (isinstance(video_url, str) and video_url):
-            raise UnexpectedResponseError(
-                f"AI/ML API reports generation {gen_id} completed but gives no video.url", request_id=request_id
-            )
+        if not (isinstance(video_url, str) and video_url.strip()):
+            video_url = None
+        if status is GenerationStatus.COMPLETED and video_url is None:
+            raise UnexpectedResponseError(f"AI/ML API reports generation {gen_id} completed but gives no video.url",
+                                          request_id=request_id)
         error = payload.get("error")
         error_name = error_message = None
         if isinstance(error, Mapping):
-            error_name = _str_or_none(error.get("name") or error.get("code"))
-            error_message = _str_or_none(error.get("message"))
+            error_name = _text(error.get("name") or error.get("code"), 100)
+            error_message = _text(error.get("message"), 500)
         elif error is not None:
-            error_message = str(error)
-        return cls(
-            id=gen_id,
-            status=status,
-            raw_status=raw_status,
-            video_url=video_url if isinstance(video_url, str) else None,
-            error_name=error_name,
-            error_message=error_message,
-            credits_used=_credits(payload, headers),
-            usd_spent=_float_or_none(headers.get("x-aimlapi-usd-spent")),
-            request_id=request_id,
-            raw=MappingProxyType(dict(payload)),
-        )
+            error_message = _text(error, 500)
+        meta = payload.get("meta")
+        usage = meta.get("usage") if isinstance(meta, Mapping) else None
+        credits = usage.get("credits_used") if isinstance(usage, Mapping) else None
+        return cls(id=gen_id.strip(), status=status, raw_status=truncate(raw_status, 40), video_url=video_url,
+                   error_name=error_name, error_message=error_message, request_id=request_id,
+                   credits_used=count_or_none(credits if credits is not None
+                                              else headers.get("x-aimlapi-credits-used"), "credits_used"))
+
+    def result(self, *, model: str | None = None, template: str | None = None,
+               credits_used: int | None = None) -> dict[str, Any]:
+        """The dict a finished generation hands downstream (JSON-serialisable for XCom), on every path."""
+        expires = self.url_expires_at
+        return {
+            "generation_id": self.id,
+            "status": self.raw_status,
+            "video_url": self.video_url,
+            "url_expires_at": expires.isoformat() if expires else None,
+            "credits_used": credits_used if credits_used is not None else self.credits_used,
+            "model": model,
+            "template": template,
+        }
 
 
-def _case_insensitive(headers: Mapping[str, str] | None) -> Mapping[str, str]:
-    """Headers to look up by lower-case name. requests' and aiohttp's already are: copying them on
-    every poll was a measurable share of a triggerer's CPU."""
-    if headers is None:
-        return {}
-    if isinstance(headers, dict):  # a plain dict (tests, callers): fold the names
-        return {k.lower(): v for k, v in headers.items()}
-    return headers
+#: Keys of :meth:`Generation.result`.
+RESULT_KEYS = ("generation_id", "status", "video_url", "url_expires_at", "credits_used", "model", "template")
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _float_or_none(value: Any) -> float | None:
+def count_or_none(value: Any, name: str) -> int | None:
+    """A non-negative whole count from an untrusted answer; ``None`` (warned once) for anything else."""
+    if value is None:
+        return None
     try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+        if isinstance(value, bool) or not math.isfinite(number) or number < 0 or number > 2**62:
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError, OverflowError):
+        if name not in _warned_unknown:
+            _warned_unknown.add(name)
+            log.warning("The API sent %s=%s, which is not a count; ignoring it.", name, truncate(value, 40))
         return None
 
 
-def _credits(payload: Mapping[str, Any], headers: Mapping[str, str]) -> int | None:
-    meta = payload.get("meta")
-    usage = meta.get("usage") if isinstance(meta, Mapping) else None
-    value = usage.get("credits_used") if isinstance(usage, Mapping) else None
-    if value is None:
-        value = headers.get("x-aimlapi-credits-used")
-    number = _float_or_none(value)
-    return None if number is None else int(number)
+def _text(value: Any, limit: int) -> str | None:
+    return None if value is None else truncate(str(value), limit)
+
+
+def resolve_generation_id(value: Any, field: str = "generation_id") -> str:
+    """A generation id from a plain id or the dict a submit operator/sensor returns.
+
+    Also accepts that dict rendered to a string by a Jinja template (JSON, or a Python repr).
+    """
+    if isinstance(value, str) and value.strip().startswith("{"):
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                value = parse(value.strip())
+                break
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+    if isinstance(value, Mapping):
+        value = value.get("generation_id") or value.get("id")
+    if not isinstance(value, str) or not value.strip() or value.strip().lower() in ("none", "null"):
+        raise InvalidInputError(
+            f"{field}: {truncate(value, 100)} is not a generation id. Pass the id (a string) or the dict returned by "
+            "MagicVideoSubmitOperator/MagicVideoSensor; a template that rendered to 'None' usually means the "
+            "upstream XCom is missing."
+        )
+    return value.strip()

@@ -13,6 +13,7 @@ import unicodedata
 from enum import Enum
 
 from airflow_provider_magicvideo.exceptions import UnknownModelError, UnknownTemplateError
+from airflow_provider_magicvideo.redaction import truncate
 
 
 class Model(str, Enum):
@@ -109,7 +110,7 @@ def resolve_model(model: str | Model) -> Model:
         if candidate.value == wanted or candidate.name.casefold() == wanted.replace("-", "_"):
             return candidate
     raise UnknownModelError(
-        f"model: unknown model {model!r}. Use one of: {', '.join(m.value for m in Model)}."
+        f"model: unknown model {truncate(model, 100)}. Use one of: {', '.join(m.value for m in Model)}."
     )
 
 
@@ -126,17 +127,12 @@ def resolve_template(template: str | None, model: str | Model = Model.IMAGE_TO_V
     key = _fold(str(template))
     if key in index:
         return index[key]
-    close = difflib.get_close_matches(key, list(index), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(index), n=1, cutoff=0.6) if len(key) <= 100 else []
     hint = f" Did you mean {index[close[0]]!r}?" if close else ""
     # A name valid for another model is a common mix-up (e.g. "(66)" vs "(67)"): say so.
     elsewhere = [m.value for m, idx in _INDEX.items() if m is not resolved_model and key in idx]
     where = f" It is a template of {', '.join(elsewhere)}." if elsewhere else ""
     raise UnknownTemplateError(
-        f"template: {template!r} is not a template of {resolved_model.value}.{where}{hint} "
+        f"template: {truncate(template, 100)} is not a template of {resolved_model.value}.{where}{hint} "
         f"Valid templates: {', '.join(TEMPLATES[resolved_model])}."
     )
-
-
-def is_exact_template(template: str, model: str | Model) -> bool:
-    """True when ``template`` is byte-for-byte a server enum of ``model`` (what the server checks)."""
-    return template in TEMPLATES[resolve_model(model)]

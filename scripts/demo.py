@@ -91,7 +91,8 @@ def main() -> None:
     with run_emulator_process(render_seconds=args.render_seconds, keys=[api_key],
                               state_dir=str(DEMO / "emulator"), log_path=str(DEMO / "emulator.log")) as emulator:
         env["AIRFLOW_CONN_MAGICVIDEO_DEFAULT"] = json.dumps(
-            {"conn_type": "magicvideo", "host": emulator.base_url, "password": api_key}
+            {"conn_type": "magicvideo", "host": emulator.base_url, "password": api_key,
+             "extra": {"allow_insecure_video_urls": True}}
         )
         conf = {"image": args.image, "template": args.template, "output_dir": str(output)}
         print(f"3/4 airflow dags test magicvideo_quickstart (emulator at {emulator.base_url})…", flush=True)

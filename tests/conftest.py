@@ -54,6 +54,7 @@ def magicvideo_conn(monkeypatch: pytest.MonkeyPatch):
     def _set(base_url: str = "http://127.0.0.1:9/v2", conn_id: str = "magicvideo_default", **extra) -> str:
         import json
 
+        extra = {"allow_insecure_video_urls": True, **extra}  # the emulator serves http on loopback
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{conn_id.upper()}",
             json.dumps({"conn_type": "magicvideo", "host": base_url, "password": TEST_API_KEY, "extra": extra}),

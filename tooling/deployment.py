@@ -210,7 +210,7 @@ class Deployment:
         """Add the connections, start every process and log in to the REST API once it reports healthy."""
         for conn_id, url in self.conns.items():
             self.airflow("connections", "add", conn_id, "--conn-type", "magicvideo", "--conn-host", url,
-                         "--conn-password", self.api_key)
+                         "--conn-password", self.api_key, "--conn-extra", '{"allow_insecure_video_urls": true}')
         for conn_id, conn_json in self.extra_conns.items():
             self.airflow("connections", "add", conn_id, "--conn-json", conn_json)
         self.spawn("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")

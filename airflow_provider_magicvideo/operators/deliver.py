@@ -7,18 +7,10 @@ event extra, the "Delivered video" link).
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
-    BaseOperator,
-    BaseOperatorLink,
-    ObjectStoragePath,
-    XCom,
-)
+from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, ObjectStoragePath, XCom
 
 from airflow_provider_magicvideo.delivery import (
     DEFAULT_CHUNK_SIZE,
@@ -27,9 +19,12 @@ from airflow_provider_magicvideo.delivery import (
     Overwrite,
     as_destination,
     deliver_generation,
-    is_permanent,
 )
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, client_request_id_for
+from airflow_provider_magicvideo.exceptions import InvalidInputError
+from airflow_provider_magicvideo.generation import resolve_generation_id
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.hooks.settings import positive_number
+from airflow_provider_magicvideo.tasks import client_request_id_for, fail_task
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
@@ -44,32 +39,6 @@ class MagicVideoDeliveredLink(BaseOperatorLink):
         value = XCom.get_value(ti_key=ti_key, key="return_value")
         uri = value.get("uri") if isinstance(value, Mapping) else None
         return uri if isinstance(uri, str) else ""
-
-
-def resolve_generation_id(value: Any) -> str:
-    """A generation id from a plain id or the dict pushed by the submit operator / sensor.
-
-    Also accepts that dict rendered to a string by a Jinja template (JSON or Python repr).
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            for parse in (json.loads, ast.literal_eval):
-                try:
-                    value = parse(text)
-                    break
-                except (ValueError, SyntaxError):
-                    continue
-        else:
-            value = text
-    if isinstance(value, Mapping):
-        value = value.get("generation_id") or value.get("id")
-    if not isinstance(value, str) or not value.strip():
-        raise AirflowFailException(
-            f"generation_id: {value!r} is not a generation id (a string, or the dict pushed by "
-            "MagicVideoSubmitOperator/MagicVideoSensor with a 'generation_id' key)."
-        )
-    return value.strip()
 
 
 class MagicVideoDeliverOperator(BaseOperator):
@@ -113,9 +82,9 @@ class MagicVideoDeliverOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if overwrite not in OVERWRITE_MODES:
-            raise ValueError(f"overwrite: {overwrite!r} is not one of {', '.join(OVERWRITE_MODES)}.")
-        if chunk_size < 1 or max_attempts < 1:
-            raise ValueError("chunk_size and max_attempts must be at least 1.")
+            raise InvalidInputError(f"overwrite: {overwrite!r:.60} is not one of {', '.join(OVERWRITE_MODES)}.")
+        chunk_size = positive_number(chunk_size, "chunk_size", integer=True, maximum=1 << 30, error=InvalidInputError)
+        max_attempts = positive_number(max_attempts, "max_attempts", integer=True, maximum=100, error=InvalidInputError)
         self.generation_id = generation_id
         self.destination = destination
         self.dest_conn_id = dest_conn_id
@@ -128,21 +97,14 @@ class MagicVideoDeliverOperator(BaseOperator):
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        generation_id = resolve_generation_id(self.generation_id)
-        try:
-            destination = as_destination(self.destination, self.dest_conn_id or None)
-        except Exception as exc:
-            raise AirflowFailException(str(exc)) from exc
         hook = self.get_hook(context)
         try:
-            result = deliver_generation(
-                hook, generation_id, destination, chunk_size=self.chunk_size, max_attempts=self.max_attempts,
-                overwrite=self.overwrite,
-            )
-        except Exception as exc:
-            if is_permanent(exc):
-                raise AirflowFailException(str(exc)) from exc
-            raise
+            with fail_task():
+                result = deliver_generation(
+                    hook, resolve_generation_id(self.generation_id),
+                    as_destination(self.destination, self.dest_conn_id or None),
+                    chunk_size=self.chunk_size, max_attempts=self.max_attempts, overwrite=self.overwrite,
+                )
         finally:
             hook.close()
         self._publish(context, result)
@@ -160,4 +122,4 @@ class MagicVideoDeliverOperator(BaseOperator):
             events[asset].extra.update(result.as_xcom())
 
 
-__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink", "resolve_generation_id"]
+__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]

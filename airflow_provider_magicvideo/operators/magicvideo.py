@@ -1,33 +1,34 @@
-"""MagicVideoSubmitOperator: create a render, push its id, optionally wait (blocking or deferred)."""
+"""MagicVideoSubmitOperator: create a generation, record its id at once, optionally wait (blocking or deferred)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from airflow.providers.common.compat.sdk import (
-    Asset,
-    BaseOperator,
-    BaseOperatorLink,
-    ResumableJobMixin,
-    XCom,
-    conf,
-)
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, XCom, conf
 
-from airflow_provider_magicvideo.exceptions import CreditBudgetExceededError
+from airflow_provider_magicvideo.exceptions import CreditBudgetExceededError, InvalidInputError
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, client_request_id_for
-from airflow_provider_magicvideo.results import fail_fast, generation_result, result_from_event
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.hooks.settings import positive_number
+from airflow_provider_magicvideo.tasks import (
+    TaskState,
+    check_count,
+    check_interval,
+    check_timeout,
+    client_request_id_for,
+    fail_task,
+    result_of,
+)
 from airflow_provider_magicvideo.templates import Model, resolve_model, resolve_template
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
 
-#: What one magic render costs, per the API's own submit response.
-CREDITS_PER_RENDER = 1_050_000
+#: What one magic generation costs (the API's own quote in every submit answer), charged on completion.
+CREDITS_PER_GENERATION = 1_050_000
 
 
 class MagicVideoLink(BaseOperatorLink):
@@ -39,56 +40,55 @@ class MagicVideoLink(BaseOperatorLink):
         return XCom.get_value(ti_key=ti_key, key="video_url") or ""
 
 
-class MagicVideoSubmitOperator(ResumableJobMixin, BaseOperator):
-    """Submit an AI/ML API "magic" render and push its ``generation_id`` to XCom at once.
+def publish(task: BaseOperator, context: Context, result: dict[str, Any]) -> None:
+    """Hand a finished generation on: ``video_url`` under its own XCom key (the link reads it) and the
+    result's essentials as the extra of every :class:`Asset` outlet."""
+    context["ti"].xcom_push(key="video_url", value=result["video_url"])
+    task.log.info("Generation %s is ready (URL valid until %s)", result["generation_id"], result["url_expires_at"])
+    extra = {k: result[k] for k in ("generation_id", "video_url", "template", "credits_used")}
+    for outlet in task.outlets or ():
+        if isinstance(outlet, Asset):
+            context["outlet_events"][outlet].extra.update(extra)
 
-    With ``wait_for_completion=True`` it also waits, blocking or (``deferrable=True``) in the triggerer,
-    and returns ``{generation_id, status, video_url, url_expires_at, credits_used, model, template}``
-    (``video_url`` is also pushed under its own key). Otherwise it returns the generation id.
 
-    A retry, a worker crash or a resumed deferral never pays twice: the generation id is kept in the
-    task's ``task_state_store`` and reused while the render is pending or completed; a new render is
-    submitted only when the stored one ended in ``error``.
+class MagicVideoSubmitOperator(BaseOperator):
+    """Submit an AI/ML API "magic" generation and push its ``generation_id`` to XCom.
+
+    With ``wait_for_completion=True`` it also waits, blocking or (``deferrable=True``) in the triggerer, and
+    returns ``{generation_id, status, video_url, url_expires_at, credits_used, model, template}`` (``video_url``
+    is also pushed under its own key). Otherwise it returns the generation id.
+
+    A retry, a worker crash or a resumed deferral never pays twice (Airflow >= 3.3): the generation id is
+    written to the task's ``task_state_store`` the moment the API names it, and reused while the generation is
+    pending or completed; a new one is submitted only when the recorded one ended in ``error`` (not billed).
 
     :param conn_id: connection of type ``magicvideo``.
     :param model: ``magic/image-to-video`` (default), ``magic/video-to-video`` or ``magic/text-to-video``.
-    :param image: image-to-video input: http(s) URL, local path, ``ObjectStoragePath`` URI, data URI,
-        base64 or bytes.
+    :param image: image-to-video input: http(s) URL, local path, ``ObjectStoragePath`` URI, data URI, base64 or bytes.
     :param video: video-to-video input (MP4), same forms as ``image``.
     :param prompt: text-to-video prompt.
     :param template: template name; forgiving about case/spacing; default per model.
-    :param wait_for_completion: wait for the render to finish.
+    :param wait_for_completion: wait for the generation to finish.
     :param deferrable: wait in the triggerer instead of a worker slot.
-    :param poll_interval: seconds between status polls.
-    :param timeout: seconds to wait for the render (per try).
+    :param poll_interval: seconds between status polls (at least 1).
+    :param timeout: seconds to wait for the generation (per try).
     :param max_consecutive_poll_failures: failed polls tolerated in a row while waiting.
-    :param credit_budget: refuse to submit when the credits already recorded by this DAG run plus
-        this render would exceed it (best effort: concurrently running renders are not counted yet).
+    :param credit_budget: refuse to submit when the credits already recorded by this DAG run plus this
+        generation would exceed it (best effort: concurrently running tasks are not counted yet).
     """
 
     template_fields: Sequence[str] = ("image", "video", "prompt", "template", "model")
     operator_extra_links = (MagicVideoLink(),)
     ui_color = "#f0e4ff"
-    external_id_key = "magicvideo_generation_id"
-    submission_key = "magicvideo_submission"
+    #: The task_state_store key. Renaming it on a deployed DAG makes in-flight retries forget their generation.
+    state_key = "magicvideo_submission"
 
-    def __init__(
-        self,
-        *,
-        conn_id: str = MagicVideoHook.default_conn_name,
-        model: str = Model.IMAGE_TO_VIDEO.value,
-        image: Any = None,
-        video: Any = None,
-        prompt: str | None = None,
-        template: str | None = None,
-        wait_for_completion: bool = False,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 15,
-        timeout: float = 1000,
-        max_consecutive_poll_failures: int = 5,
-        credit_budget: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, conn_id: str = MagicVideoHook.default_conn_name, model: str = Model.IMAGE_TO_VIDEO.value,
+                 image: Any = None, video: Any = None, prompt: str | None = None, template: str | None = None,
+                 wait_for_completion: bool = False,
+                 deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+                 poll_interval: float = 15, timeout: float = 1000, max_consecutive_poll_failures: int = 5,
+                 credit_budget: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.model = model
@@ -98,152 +98,118 @@ class MagicVideoSubmitOperator(ResumableJobMixin, BaseOperator):
         self.template = template
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.max_consecutive_poll_failures = max_consecutive_poll_failures
-        self.credit_budget = credit_budget
-        self._client_request_id: str | None = None
-        self._generation: Generation | None = None
-        self._result: Any = None
+        # Checked when the DAG is parsed, long before anything could be submitted.
+        self.poll_interval = check_interval(poll_interval, "poll_interval")
+        self.timeout = check_timeout(timeout)
+        self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
+        self.credit_budget = None if credit_budget is None else positive_number(
+            credit_budget, "credit_budget", integer=True, maximum=10**15, error=InvalidInputError)
 
-    @cached_property
-    def hook(self) -> MagicVideoHook:
-        return MagicVideoHook(self.conn_id, client_request_id=self._client_request_id)
+    def get_hook(self, context: Context) -> MagicVideoHook:
+        return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
 
-    def _submission(self, context: Context) -> dict[str, Any]:
-        store = context.get("task_state_store")
-        stored = store.get(self.submission_key) if store is not None else None
-        if isinstance(stored, dict):
-            return stored
-        with fail_fast():
-            model = resolve_model(self.model).value
-            return {"model": model, "template": resolve_template(self.template, model), "credits_used": None}
-
-    # -- entry points -----------------------------------------------------------------------------
+    # The whole control flow, in order:
+    #   1. resume: a generation recorded by an earlier try of this task instance is reused unless it ended in
+    #      `error` (then it cost nothing, and a new one is submitted);
+    #   2. submit: inputs and budget are checked, then the POST; the id is recorded in the state store inside
+    #      the hook's submit, before anything else can fail;
+    #   3. wait, when asked: blocking here, or deferred to MagicVideoTrigger and resumed in execute_complete;
+    #   4. publish the result (XCom, asset events).
     def execute(self, context: Context) -> Any:
-        self._client_request_id = client_request_id_for(context)
-        return self.execute_resumable(context)
+        hook = self.get_hook(context)
+        state = TaskState(context, self.state_key)
+        with fail_task():
+            submission, generation = self._resume(hook, state)
+            if generation is None:
+                submission, generation = self._submit(context, hook, state)
+        ti = context["ti"]
+        ti.xcom_push(key="generation_id", value=generation.id)
+        if submission.get("credits_used") is not None:
+            ti.xcom_push(key="credits_used", value=submission["credits_used"])
+        if not self.wait_for_completion:
+            return generation.id
+        if generation.status is not GenerationStatus.COMPLETED:
+            if self.deferrable:
+                self._defer(context, generation.id, submission)
+            with fail_task():
+                generation = hook.wait_for_generation(
+                    generation.id, poll_interval=self.poll_interval, timeout=self.timeout,
+                    max_consecutive_poll_failures=self.max_consecutive_poll_failures,
+                    submitted_at=submission.get("submitted_at"))
+        result = generation.result(model=submission["model"], template=submission["template"],
+                                   credits_used=submission.get("credits_used"))
+        publish(self, context, result)
+        return result
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: strict about the event, same result as the sync path."""
-        submission = submission or self._submission(context)
-        result = result_from_event(event, model=submission.get("model"), template=submission.get("template"),
-                                   credits_used=submission.get("credits_used"))
-        self._finish(context, result)
+        """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
+        result = result_of(event, submission)
+        publish(self, context, result)
         return result
 
-    # -- ResumableJobMixin ------------------------------------------------------------------------
-    def submit_job(self, context: Context) -> str:
-        submission = self._submission(context)
+    def _resume(self, hook: MagicVideoHook, state: TaskState) -> tuple[dict[str, Any], Generation | None]:
+        stored = state.load()
+        if not stored or not stored.get("generation_id"):
+            if not state.available:
+                self.log.warning("This Airflow has no task_state_store (it arrived in 3.3): a retry of this task "
+                                 "after a submit cannot find its generation and would submit a new one.")
+            return {}, None
+        generation = hook.get_generation(str(stored["generation_id"]))
+        if generation.status is GenerationStatus.ERROR:
+            self.log.warning("Generation %s of an earlier try ended in error (%s: %s; not billed): submitting anew",
+                             generation.id, generation.error_name, generation.error_message)
+            return {}, None
+        self.log.info("Reconnecting to generation %s of an earlier try (%s) instead of submitting again",
+                      generation.id, generation.raw_status)
+        return stored, generation
+
+    def _submit(self, context: Context, hook: MagicVideoHook, state: TaskState
+                ) -> tuple[dict[str, Any], Generation]:
+        model = resolve_model(self.model).value
+        submission: dict[str, Any] = {"model": model, "template": resolve_template(self.template, model)}
         self._check_budget(context)
-        with fail_fast():
-            generation = self.hook.submit(
-                model=submission["model"], image=self.image, video=self.video, prompt=self.prompt,
-                template=submission["template"],
-            )
-        submission["credits_used"] = generation.credits_used
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(self.submission_key, submission)
-        ti = context["ti"]
-        ti.xcom_push(key="generation_id", value=generation.id)
+
+        def record(generation_id: str) -> None:
+            submission.update(generation_id=generation_id, submitted_at=time.time())
+            state.save(submission)
+
+        generation = hook.submit(model=model, image=self.image, video=self.video, prompt=self.prompt,
+                                 template=submission["template"], on_created=record)
         if generation.credits_used is not None:
-            ti.xcom_push(key="credits_used", value=generation.credits_used)
-        return generation.id
+            submission["credits_used"] = generation.credits_used
+            state.save(submission)
+        return submission, generation
 
-    def get_job_status(self, external_id: Any, context: Context) -> str:
-        with fail_fast():
-            self._generation = self.hook.get_generation(str(external_id))
-        return self._generation.raw_status
-
-    def is_job_active(self, status: str) -> bool:
-        return _status(status).is_pending
-
-    def is_job_succeeded(self, status: str) -> bool:
-        return _status(status) is GenerationStatus.COMPLETED
-
-    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
-        generation_id = str(external_id)
-        context["ti"].xcom_push(key="generation_id", value=generation_id)
-        if not self.wait_for_completion:
-            return generation_id
-        if self.deferrable:
-            # The extra link is evaluated when the task leaves the worker to defer: give it a value to read
-            # (otherwise every deferral logs an "XCom not found" error).
-            context["ti"].xcom_push(key="video_url", value=None)
-            self.defer(
-                trigger=MagicVideoTrigger(
-                    generation_id=generation_id,
-                    end_time=deadline_after(self.timeout),
-                    conn_id=self.conn_id,
-                    poll_interval=self.poll_interval,
-                    max_consecutive_failures=self.max_consecutive_poll_failures,
-                    client_request_id=self._client_request_id,
-                ),
-                method_name="execute_complete",
-                kwargs={"submission": self._submission(context)},
-            )
-        with fail_fast():
-            self._generation = self.hook.wait_for_generation(
-                generation_id, poll_interval=self.poll_interval, timeout=self.timeout,
-                max_consecutive_poll_failures=self.max_consecutive_poll_failures,
-            )
-        return self.get_job_result(generation_id, context)
-
-    def get_job_result(self, external_id: Any, context: Context) -> Any:
-        if self._result is not None:
-            return self._result
-        if not self.wait_for_completion:
-            self._result = str(external_id)
-            return self._result
-        generation = self._generation
-        if generation is None or generation.id != str(external_id) or not generation.is_terminal:
-            with fail_fast():
-                generation = self.hook.get_generation(str(external_id))
-        submission = self._submission(context)
-        result = generation_result(generation, model=submission.get("model"), template=submission.get("template"),
-                                   credits_used=submission.get("credits_used"))
-        self._finish(context, result)
-        return result
-
-    # -- helpers ----------------------------------------------------------------------------------
-    def _finish(self, context: Context, result: dict[str, Any]) -> None:
-        self._result = result
-        context["ti"].xcom_push(key="video_url", value=result["video_url"])
-        url = result["video_url"] or ""
-        self.log.info("Render %s is ready: %s (URL valid until %s)", result["generation_id"],
-                      urlsplit(url).path, result["url_expires_at"])
-        extra = {k: result[k] for k in ("generation_id", "video_url", "template", "credits_used")}
-        for outlet in self.outlets or ():
-            if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra.update(extra)
+    def _defer(self, context: Context, generation_id: str, submission: dict[str, Any]) -> None:
+        # The extra link is evaluated when the task leaves the worker: give it a value to read ("" rather than
+        # None, which Airflow 3.0 refuses as an XCom value).
+        context["ti"].xcom_push(key="video_url", value="")
+        self.defer(
+            trigger=MagicVideoTrigger(generation_id=generation_id, end_time=deadline_after(self.timeout),
+                                      conn_id=self.conn_id, poll_interval=self.poll_interval,
+                                      max_consecutive_poll_failures=self.max_consecutive_poll_failures,
+                                      client_request_id=client_request_id_for(context),
+                                      submitted_at=submission.get("submitted_at")),
+            method_name="execute_complete",
+            kwargs={"submission": submission},
+        )
 
     def _check_budget(self, context: Context) -> None:
         if self.credit_budget is None:
             return
-        dag = context["dag"]
-        recorded = context["ti"].xcom_pull(task_ids=list(dag.task_ids), key="credits_used") or []
-        spent = sum(_flatten_numbers(recorded))
-        if spent + CREDITS_PER_RENDER > self.credit_budget:
-            with fail_fast():
-                raise CreditBudgetExceededError(
-                    f"credit_budget: this DAG run has recorded {spent:,} credits; another render "
-                    f"({CREDITS_PER_RENDER:,}) would exceed the budget of {self.credit_budget:,}. "
-                    "Nothing was submitted. Raise credit_budget or render fewer items."
-                )
+        recorded = context["ti"].xcom_pull(task_ids=list(context["dag"].task_ids), key="credits_used") or []
+        spent = sum(_numbers(recorded))
+        if spent + CREDITS_PER_GENERATION > self.credit_budget:
+            raise CreditBudgetExceededError(
+                f"credit_budget: this DAG run has recorded {spent:,} credits; another generation "
+                f"({CREDITS_PER_GENERATION:,}) would exceed the budget of {self.credit_budget:,}. Nothing was "
+                "submitted. Raise credit_budget or render fewer items.")
 
 
-def _status(status: str) -> GenerationStatus:
-    try:
-        return GenerationStatus(str(status).lower())
-    except ValueError:
-        return GenerationStatus.UNKNOWN
-
-
-def _flatten_numbers(value: Any) -> list[float]:
+def _numbers(value: Any) -> list[float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [n for item in value for n in _flatten_numbers(item)]
+        return [n for item in value for n in _numbers(item)]
     return []

@@ -1,7 +1,8 @@
-"""MagicVideoSensor: wait for an existing render (poke, reschedule or deferrable) and hand its URL on."""
+"""MagicVideoSensor: wait for an existing generation (poke, reschedule or deferrable) and hand its URL on."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,11 +16,18 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_magicvideo.exceptions import GenerationFailedError, GenerationTimeoutError
-from airflow_provider_magicvideo.generation import GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, PollTracker, client_request_id_for
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
-from airflow_provider_magicvideo.results import fail_fast, generation_result, result_from_event
+from airflow_provider_magicvideo.exceptions import MagicVideoError
+from airflow_provider_magicvideo.generation import Generation, resolve_generation_id
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.hooks.polling import Wait
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, publish
+from airflow_provider_magicvideo.tasks import (
+    check_count,
+    check_interval,
+    client_request_id_for,
+    fail_task,
+    result_of,
+)
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
 
 if TYPE_CHECKING:
@@ -27,38 +35,32 @@ if TYPE_CHECKING:
 
 
 class MagicVideoSensor(BaseSensorOperator):
-    """Wait until a render completes; return ``{generation_id, status, video_url, url_expires_at, ...}``.
+    """Wait until a generation completes; return ``{generation_id, status, video_url, url_expires_at, ...}``.
 
-    :param generation_id: the render to wait for (templated), e.g.
+    :param generation_id: the generation to wait for (templated), e.g.
         ``"{{ ti.xcom_pull(task_ids='submit', key='generation_id') }}"``, or the submit task's dict.
     :param conn_id: connection of type ``magicvideo``.
     :param deferrable: wait in the triggerer (no worker slot) instead of poking.
-    :param max_consecutive_poll_failures: failed polls (network, 5xx, malformed JSON) tolerated in a row.
+    :param max_consecutive_poll_failures: failed polls (network, 5xx, malformed answers) tolerated in a row
+        (counted within one worker process: in ``reschedule`` mode each poke starts afresh).
 
-    ``poke_interval``, ``timeout``, ``mode`` and ``soft_fail`` behave as for every sensor; a render
-    that ends in ``error`` fails the task without retries (or skips it with ``soft_fail``).
+    ``poke_interval`` (at least 1 s), ``timeout``, ``mode`` and ``soft_fail`` behave as for every sensor; a
+    generation that ends in ``error`` fails the task without retries (or skips it with ``soft_fail``).
     """
 
     template_fields: Sequence[str] = ("generation_id",)
     operator_extra_links = (MagicVideoLink(),)
     ui_color = "#f0e4ff"
 
-    def __init__(
-        self,
-        *,
-        generation_id: str | Mapping[str, Any],
-        conn_id: str = MagicVideoHook.default_conn_name,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        max_consecutive_poll_failures: int = 5,
-        poke_interval: float = 15,
-        timeout: float = 1000,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+    def __init__(self, *, generation_id: str | Mapping[str, Any], conn_id: str = MagicVideoHook.default_conn_name,
+                 deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+                 max_consecutive_poll_failures: int = 5, poke_interval: float = 15, timeout: float = 1000,
+                 **kwargs: Any) -> None:
+        super().__init__(poke_interval=check_interval(poke_interval, "poke_interval"), timeout=timeout, **kwargs)
         self.generation_id = generation_id
         self.conn_id = conn_id
         self.deferrable = deferrable
-        self.max_consecutive_poll_failures = max_consecutive_poll_failures
+        self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
         self._client_request_id: str | None = None
 
     @cached_property
@@ -70,18 +72,16 @@ class MagicVideoSensor(BaseSensorOperator):
         """What the upstream submit task told us, when it handed over its dict instead of a bare id."""
         return dict(self.generation_id) if isinstance(self.generation_id, Mapping) else {}
 
-    @property
+    @cached_property
     def _id(self) -> str:
-        gen_id = self._known.get("generation_id") if self._known else self.generation_id
-        if not isinstance(gen_id, str) or not gen_id.strip():
-            raise AirflowFailException(
-                f"generation_id: expected a render id (or the submit task's dict), got {self.generation_id!r}."
-            )
-        return gen_id.strip()
+        with fail_task():
+            return resolve_generation_id(self.generation_id)
 
     @cached_property
-    def _tracker(self) -> PollTracker:
-        return PollTracker(self._id, self.max_consecutive_poll_failures, self.log)
+    def _wait(self) -> Wait:
+        # No deadline of its own: the sensor's timeout is Airflow's.
+        return Wait(self._id, deadline=math.inf, poll_interval=self.poke_interval, log=self.log,
+                    max_consecutive_failures=self.max_consecutive_poll_failures)
 
     def execute(self, context: Context) -> Any:
         self._client_request_id = client_request_id_for(context)
@@ -98,53 +98,36 @@ class MagicVideoSensor(BaseSensorOperator):
         if first.is_done:
             return self._handed_on(context, first.xcom_value)
         # The extra link is evaluated when the task leaves the worker to defer: give it a value to read.
-        context["ti"].xcom_push(key="video_url", value=None)
+        context["ti"].xcom_push(key="video_url", value="")
         self.defer(
-            trigger=MagicVideoTrigger(
-                generation_id=self._id,
-                end_time=deadline_after(self.timeout),
-                conn_id=self.conn_id,
-                poll_interval=self.poke_interval,
-                max_consecutive_failures=self.max_consecutive_poll_failures,
-                client_request_id=self._client_request_id,
-            ),
+            trigger=MagicVideoTrigger(generation_id=self._id, end_time=deadline_after(self.timeout),
+                                      conn_id=self.conn_id, poll_interval=self.poke_interval,
+                                      max_consecutive_poll_failures=self.max_consecutive_poll_failures,
+                                      client_request_id=self._client_request_id),
             method_name="execute_complete",
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
         try:
-            generation = self.hook.get_generation(self._id)
-        except Exception as exc:
-            with fail_fast():
-                self._tracker.failed(exc, self.poke_interval)  # re-raises when fatal or one too many
-            return PokeReturnValue(is_done=False)
-        self._tracker.observed(generation)
-        if generation.status is GenerationStatus.ERROR:
-            raise AirflowFailException(
-                str(GenerationFailedError(generation.id, generation.error_name, generation.error_message))
-            )
-        if generation.status is not GenerationStatus.COMPLETED:
+            outcome: Generation | MagicVideoError = self.hook.get_generation(self._id)
+        except MagicVideoError as exc:
+            outcome = exc
+        with fail_task():
+            step = self._wait.after(outcome)  # raises when the generation failed or polling must give up
+        if not isinstance(step, Generation):
             return PokeReturnValue(is_done=False)
         known = self._known
-        return PokeReturnValue(
-            is_done=True,
-            xcom_value=generation_result(generation, model=known.get("model"), template=known.get("template"),
-                                         credits_used=known.get("credits_used")),
-        )
+        return PokeReturnValue(is_done=True, xcom_value=step.result(
+            model=known.get("model"), template=known.get("template"), credits_used=known.get("credits_used")))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        known = self._known
-        try:
-            result = result_from_event(event, model=known.get("model"), template=known.get("template"),
-                                       credits_used=known.get("credits_used"))
-        except GenerationTimeoutError as exc:
+        if event and event.get("error") == "GenerationTimeoutError":
             # A sensor timeout, so soft_fail/never_fail apply as for any sensor.
-            raise AirflowSensorTimeout(str(exc)) from exc
-        return self._handed_on(context, result)
+            raise AirflowSensorTimeout(str(event.get("message")))
+        return self._handed_on(context, result_of(event, self._known))
 
-    @staticmethod
-    def _handed_on(context: Context, result: Any) -> Any:
-        """Also push ``video_url`` under its own key, as the submit operator does (and the link reads)."""
+    def _handed_on(self, context: Context, result: Any) -> Any:
+        """Push ``video_url`` under its own key too, as the submit operator does (the link reads it)."""
         if isinstance(result, Mapping) and result.get("video_url"):
-            context["ti"].xcom_push(key="video_url", value=result["video_url"])
+            publish(self, context, dict(result))
         return result

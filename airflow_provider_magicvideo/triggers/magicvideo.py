@@ -1,133 +1,85 @@
-"""Deferrable wait for a render: polls the status endpoint from the triggerer, not from a worker slot."""
+"""Deferrable wait for a generation: polls from the triggerer, not from a worker slot."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
-import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_magicvideo.generation import Generation, GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook, PollTracker
-from airflow_provider_magicvideo.hooks.retry import is_transient_poll_failure
+from airflow_provider_magicvideo.exceptions import MagicVideoError
+from airflow_provider_magicvideo.generation import Generation
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+from airflow_provider_magicvideo.hooks.polling import Wait, epoch_of, iso
+from airflow_provider_magicvideo.tasks import check_count, check_interval
 
 
 def deadline_after(seconds: float) -> str:
-    """Absolute UTC deadline ``seconds`` from now, as ISO text (what the trigger serializes)."""
-    return pendulum.now("UTC").add(seconds=seconds).isoformat()
-
-
-def _epoch(end_time: str | float | datetime) -> float:
-    if isinstance(end_time, (int, float)):
-        return float(end_time)
-    if isinstance(end_time, datetime):
-        return end_time.timestamp()
-    return pendulum.parse(end_time).timestamp()  # type: ignore[union-attr]
+    """The absolute UTC deadline ``seconds`` from now, as ISO text (what the trigger serializes)."""
+    return iso(time.time() + seconds)
 
 
 class MagicVideoTrigger(BaseTrigger):
-    """Wait until a render is ``completed`` or ``error``, or ``end_time`` passes; yield one event.
+    """Wait until a generation is ``completed`` or ``error``, or ``end_time`` passes; yield one event.
 
-    Serializes only plain values: the generation id, the connection id, the poll interval, the absolute
-    ``end_time`` (UTC ISO, fixed at first deferral so a triggerer restart never extends the wait) and
-    the failure tolerance. Never the API key, never a URL.
+    Serializes only plain values: the generation id, the connection id, absolute times (``end_time``, fixed at
+    the first deferral so a triggerer restart never extends the wait; ``submitted_at``), the poll interval,
+    the failure tolerance and the client request id. Never the API key, never a URL.
 
-    The event's ``status`` is ``success`` (with ``video_url``, ``url_expires_at``, ``credits_used``),
-    ``error`` (with the API's ``error_name``/``error_message``, or the poll failure; ``fatal`` is False
-    only when polling gave up after too many transient failures, so a task retry may help) or ``timeout``.
+    The event is ``{"status": "success", "generation_id", "result": {...}}`` (the same dict the blocking path
+    returns) or ``{"status": "error", "generation_id", "error": <class name>, "message", "task_retry"}``;
+    ``task_retry`` is the error's disposition: False when no retry of the task can help.
 
-    :param max_consecutive_failures: failed polls (network, 5xx, malformed JSON) tolerated in a row,
+    :param max_consecutive_poll_failures: failed polls (network, 5xx, malformed answers) tolerated in a row,
         with exponential backoff, before the wait fails.
     """
 
-    def __init__(
-        self,
-        generation_id: str,
-        end_time: str | float,
-        conn_id: str = MagicVideoAsyncHook.default_conn_name,
-        poll_interval: float = 15.0,
-        max_consecutive_failures: int = 5,
-        client_request_id: str | None = None,
-    ) -> None:
+    def __init__(self, generation_id: str, end_time: str | float, conn_id: str = MagicVideoAsyncHook.default_conn_name,
+                 poll_interval: float = 15.0, max_consecutive_poll_failures: int = 5,
+                 client_request_id: str | None = None, submitted_at: float | None = None) -> None:
         super().__init__()
         self.generation_id = generation_id
-        self.end_time = end_time
+        self.end_time = iso(epoch_of(end_time))
         self.conn_id = conn_id
-        self.poll_interval = float(poll_interval)
-        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.poll_interval = check_interval(poll_interval, "poll_interval")
+        self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
         self.client_request_id = client_request_id
+        self.submitted_at = None if submitted_at is None else epoch_of(submitted_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "generation_id": self.generation_id,
-                "end_time": self.end_time,
-                "conn_id": self.conn_id,
-                "poll_interval": self.poll_interval,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "client_request_id": self.client_request_id,
-            },
-        )
-
-    def _event(self, status: str, message: str, generation: Generation | None = None, **extra: Any) -> TriggerEvent:
-        payload: dict[str, Any] = {"status": status, "generation_id": self.generation_id, "message": message}
-        if generation is not None:
-            expires = generation.url_expires_at
-            payload.update(
-                generation_status=generation.raw_status,
-                video_url=generation.video_url,
-                url_expires_at=expires.isoformat() if expires else None,
-                credits_used=generation.credits_used,
-                error_name=generation.error_name,
-                error_message=generation.error_message,
-            )
-        payload.update(extra)
-        return TriggerEvent(payload)
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {
+            "generation_id": self.generation_id,
+            "end_time": self.end_time,
+            "conn_id": self.conn_id,
+            "poll_interval": self.poll_interval,
+            "max_consecutive_poll_failures": self.max_consecutive_poll_failures,
+            "client_request_id": self.client_request_id,
+            "submitted_at": self.submitted_at,
+        })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        deadline = _epoch(self.end_time)
-        tracker = PollTracker(self.generation_id, self.max_consecutive_failures, self.log)
-        self.log.info("Waiting for generation %s (poll every %gs, deadline %s)",
-                      self.generation_id, self.poll_interval, self.end_time)
+        wait = Wait(self.generation_id, deadline=epoch_of(self.end_time), poll_interval=self.poll_interval,
+                    max_consecutive_failures=self.max_consecutive_poll_failures, log=self.log,
+                    submitted_at=self.submitted_at)
+        self.log.info("Waiting for generation %s (poll every %gs, deadline %s)", self.generation_id,
+                      self.poll_interval, self.end_time)
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
             while True:
                 try:
-                    generation = await hook.aget_generation(self.generation_id)
-                except Exception as exc:  # CancelledError is a BaseException and passes through
-                    try:
-                        delay = tracker.failed(exc, self.poll_interval)
-                    except Exception as fatal:
-                        # Too many transient failures in a row may pass with a task retry (as on the
-                        # blocking path); auth, credit, not-found and validation answers will not.
-                        yield self._event("error", f"Generation {self.generation_id}: status polling failed: "
-                                                   f"{fatal}", fatal=not is_transient_poll_failure(fatal),
-                                          polls=tracker.polls)
-                        return
-                else:
-                    tracker.observed(generation)
-                    # PollTracker.observed already logged the final status change: no second line here.
-                    if generation.status is GenerationStatus.COMPLETED:
-                        yield self._event("success", f"Generation {self.generation_id} completed.", generation,
-                                          polls=tracker.polls)
-                        return
-                    if generation.status is GenerationStatus.ERROR:
-                        yield self._event(
-                            "error",
-                            f"Generation {self.generation_id} failed: {generation.error_name or 'error'}: "
-                            f"{generation.error_message or 'the API gave no message'}",
-                            generation, fatal=True, polls=tracker.polls,
-                        )
-                        return
-                    delay = self.poll_interval
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    yield self._event("timeout", f"Generation {self.generation_id} was not done by {self.end_time}.",
-                                      end_time=str(self.end_time),
-                                      waited=tracker.elapsed, last_status=tracker.last_status, polls=tracker.polls)
+                    outcome: Generation | MagicVideoError = await hook.aget_generation(self.generation_id)
+                except MagicVideoError as exc:
+                    outcome = exc
+                try:
+                    step = wait.after(outcome)
+                except MagicVideoError as exc:
+                    yield TriggerEvent({"status": "error", "generation_id": self.generation_id,
+                                        "error": type(exc).__name__, "message": str(exc),
+                                        "task_retry": exc.disposition.task_retry, "polls": wait.polls})
                     return
-                await asyncio.sleep(min(delay, remaining))
+                if isinstance(step, Generation):
+                    yield TriggerEvent({"status": "success", "generation_id": self.generation_id,
+                                        "result": step.result(), "polls": wait.polls})
+                    return
+                await asyncio.sleep(step)
