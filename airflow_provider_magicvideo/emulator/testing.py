@@ -75,7 +75,8 @@ def wait_status(base_url: str, generation_id: str, wanted: str, timeout: float =
 def logs(base_url: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
     """``GET /v2/logs``; ``params`` may be a list of pairs to repeat a parameter."""
     root = base_url.removesuffix("/v2")
-    return requests.get(f"{root}/v2/logs", params=params or {"period": "1h"}, headers=AUTH if headers is None else headers, timeout=10)
+    chosen = AUTH if headers is None else headers
+    return requests.get(f"{root}/v2/logs", params=params or {"period": "1h"}, headers=chosen, timeout=10)
 
 
 def balance(base_url: str, headers: dict[str, str] | None = None) -> requests.Response:
