@@ -1,4 +1,8 @@
-"""Error bodies in the shapes the real API (JSON) and its S3-style CDN (XML) use."""
+"""Error bodies in the shapes the real API (JSON) and its S3-style CDN (XML) use, with the documented texts.
+
+Texts from the AI/ML API docs, ``docs/errors-and-messages/errors-with-status-code-{4xx,5xx}.md``. The
+502 row of the docs reads ``"Bad Gateway`'`` (a stray backtick and quote); the emulator sends ``Bad Gateway``.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,27 @@ from xml.sax.saxutils import escape
 from starlette.responses import Response
 
 UNAUTHORIZED = (
-    "This request requires a valid API key. Provide it in the Authorization header as "
-    "'Bearer <YOUR_AIMLAPI_KEY>'; keys are managed at https://aimlapi.com/app/keys/"
+    "This request requires a valid API key. You can create a new API key on the Billing page: "
+    "https://aimlapi.com/app/keys"
 )
 NO_CREDITS = (
     "You've run out of credits. Please top up your balance or update your payment method to continue: "
     "https://aimlapi.com/app/billing/"
 )
+TOO_MANY_REQUESTS = "Too Many Requests"
+BODY_VALIDATION = "Body validation error!"
+QUERY_VALIDATION = "Query validation error!"
 SERVER_ERRORS = {
     500: "Internal server error",
-    502: "Bad gateway",
-    503: "Service temporarily unavailable",
-    504: "Gateway timeout",
+    502: "Bad Gateway",
+    503: "Service unavailable",
+    504: "Generation timeout",
 }
 
 
-def timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def timestamp(epoch: float | None = None) -> str:
+    stamp = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -35,14 +43,21 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def api_error(
-    status: int, message: str, path: str, meta: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    path: str,
+    meta: Any = None,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+    now: float | None = None,
 ) -> Response:
+    """``{message, path, requestId, statusCode (a string), timestamp}``, plus ``meta`` (validation issues)."""
     body: dict[str, Any] = {
         "message": message,
         "path": path,
-        "requestId": str(uuid.uuid4()),
+        "requestId": request_id or str(uuid.uuid4()),
         "statusCode": str(status),
-        "timestamp": timestamp(),
+        "timestamp": timestamp(now),
     }
     if meta is not None:
         body["meta"] = meta

@@ -14,7 +14,9 @@ from typing import Any
 
 PROFILES: dict[str, dict[str, Any]] = {
     "none": {},
-    "rate_limit": {"rate_limit_burst": 3, "rate_limit_interval": 5, "retry_after": 1},
+    # 429 bursts without Retry-After, as documented; the second profile adds the (undocumented) header.
+    "rate_limit": {"rate_limit_burst": 3, "rate_limit_interval": 5},
+    "rate_limit_retry_after": {"rate_limit_burst": 3, "rate_limit_interval": 5, "retry_after": 1},
     "server_errors": {"error_rate": 0.1},
     "slow": {"delay_seconds": 1.0},
     "drop_after_post": {"drop_after_post_rate": 1.0},
@@ -23,6 +25,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "render_error": {"render_error_rate": 0.5},
     "short_expiry": {"url_expiry": 5},
     "no_credits": {"no_credits": True},
+    "waiting": {"waiting_rate": 0.5},  # the docs' samples poll on "waiting" but never show it
+    "active_status": {"active_rate": 1.0},  # "active" for every model, not only text-to-video
+    "late_logs": {"log_delay_min": 30.0, "log_delay_max": 60.0},  # /v2/logs rows appear 30-60 s late
+    "logs_unavailable": {"logs_error_rate": 1.0},  # GET /v2/logs answers 503
 }
 
 
@@ -33,7 +39,7 @@ class FaultKnobs:
     profile: tuple[str, ...] = ()
     rate_limit_burst: int = 0  # 429s in a row at the start of each cycle
     rate_limit_interval: int = 0  # requests let through between bursts; 0 means a single burst
-    retry_after: int = 1  # Retry-After header value (seconds) of 429 answers
+    retry_after: int | None = None  # Retry-After (seconds) on injected 429s; None: no header (as documented)
     error_rate: float = 0.0  # fraction of /v2 requests answered with a random code of error_codes
     error_codes: tuple[int, ...] = (500, 502, 503, 504)
     delay_seconds: float = 0.0  # added before every /v2 answer
@@ -43,6 +49,11 @@ class FaultKnobs:
     render_error_rate: float = 0.0  # fraction of new jobs that end in status "error" (RenderError)
     url_expiry: int = 600  # X-Amz-Expires of file URLs
     no_credits: bool = False  # every POST gets 403 out of credits
+    waiting_rate: float = 0.0  # fraction of new jobs that report "waiting" after "queued"
+    active_rate: float = 0.0  # fraction of new jobs (any model) that report "active" for part of the render
+    log_delay_min: float | None = None  # ingestion delay of /v2/logs rows drawn from [min, max] seconds;
+    log_delay_max: float | None = None  # None: the configured log_delay
+    logs_error_rate: float = 0.0  # fraction of GET /v2/logs answered 503 (the other faults hit /v2/video only)
 
     @classmethod
     def build(cls, spec: str | Mapping[str, Any] | None) -> FaultKnobs:
@@ -130,3 +141,25 @@ class FaultInjector:
     def render_error(self) -> bool:
         with self._lock:
             return self._chance(self.knobs.render_error_rate)
+
+    def logs_error(self) -> bool:
+        with self._lock:
+            return self._chance(self.knobs.logs_error_rate)
+
+    def waits(self) -> bool:
+        with self._lock:
+            return self._chance(self.knobs.waiting_rate)
+
+    def active(self) -> bool:
+        with self._lock:
+            return self._chance(self.knobs.active_rate)
+
+    def log_delay(self, default: float) -> float:
+        """Seconds until a new request's log row is visible."""
+        low, high = self.knobs.log_delay_min, self.knobs.log_delay_max
+        if low is None and high is None:
+            return default
+        low = high if low is None else low
+        high = low if high is None else high
+        with self._lock:
+            return self._rng.uniform(float(low or 0.0), float(high or 0.0))

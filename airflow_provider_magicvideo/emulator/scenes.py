@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from airflow_provider_magicvideo.templates import IMAGE_TO_VIDEO_TEMPLATES, VIDEO_TO_VIDEO_TEMPLATES
+from airflow_provider_magicvideo.emulator.catalogue import IMAGE_TO_VIDEO, TEMPLATES, VIDEO_TO_VIDEO
 
 RGB = tuple[int, int, int]
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
@@ -282,7 +282,7 @@ SCENES: dict[str, Scene] = {
 SCENES["New York Times Square (78)"] = SCENES["New York Times Square (77)"]
 SCENES["New York Times Square (67)"] = SCENES["New York Times Square (66)"]
 
-assert set(IMAGE_TO_VIDEO_TEMPLATES) | set(VIDEO_TO_VIDEO_TEMPLATES) <= set(SCENES)
+assert set(TEMPLATES[IMAGE_TO_VIDEO]) | set(TEMPLATES[VIDEO_TO_VIDEO]) <= set(SCENES)
 
 DRONE_SHOW = Scene(
     ((2, 4, 18), (20, 25, 60)),

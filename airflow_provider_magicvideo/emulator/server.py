@@ -13,11 +13,10 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_magicvideo.emulator.config import EmulatorConfig
+from airflow_provider_magicvideo.emulator.config import EmulatorConfig, build_config, to_argv
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
@@ -59,8 +58,23 @@ class EmulatorClient:
         return self._call("POST", "/_emulator/complete_pending", {"at": at, "spread": spread, "seed": seed})["updated"]
 
     def reset(self) -> None:
-        """Forget all jobs, counters and balances; restore the startup fault config."""
+        """Forget all jobs, log rows, counters and balances; restore the startup faults and wall time."""
         self._call("POST", "/_emulator/reset", {})
+
+    def clock(self, **change: Any) -> dict[str, Any]:
+        """Read the emulator clock, or change it: ``pause=True|False``, ``advance=SECONDS``, ``set=EPOCH``."""
+        if not change:
+            return self._call("GET", "/_emulator/clock")
+        return self._call("POST", "/_emulator/clock", change)
+
+    def pause_clock(self) -> float:
+        return float(self.clock(pause=True)["now"])
+
+    def resume_clock(self) -> float:
+        return float(self.clock(pause=False)["now"])
+
+    def advance_clock(self, seconds: float) -> float:
+        return float(self.clock(advance=seconds)["now"])
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -114,17 +128,8 @@ class EmulatorThread(EmulatorClient):
 
 
 def _config(overrides: dict[str, Any]) -> EmulatorConfig:
-    names = {f.name for f in fields(EmulatorConfig)}
-    unknown = set(overrides) - names
-    if unknown:
-        raise TypeError(f"unknown emulator option(s): {', '.join(sorted(unknown))}")
     overrides.setdefault("port", 0)
-    if isinstance(overrides.get("keys"), list | tuple | set):
-        overrides["keys"] = frozenset(overrides["keys"])
-    for key in ("state_dir", "offline_media"):
-        if overrides.get(key) is not None:
-            overrides[key] = Path(overrides[key])
-    return EmulatorConfig(**overrides)
+    return build_config(overrides)
 
 
 @contextlib.contextmanager
@@ -147,56 +152,28 @@ def _free_port(host: str) -> int:
 
 
 class EmulatorProcess(EmulatorClient):
-    """``python -m airflow_provider_magicvideo.emulator`` as a child process; output goes to ``log_path``."""
+    """``python -m airflow_provider_magicvideo.emulator`` as a child process; output goes to ``log_path``.
+
+    Keyword options are :class:`EmulatorConfig` fields (the same defaults as the CLI; ``port`` None picks a
+    free port), turned into the CLI's flags by :func:`config.to_argv`; ``extra_args`` are appended verbatim.
+    """
 
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        render_seconds: float = 1.0,
-        render: str = "full",
-        faults: str | None = None,
-        state_dir: str | Path | None = None,
-        fps: int | None = None,
-        duration: float | None = None,
-        keys: list[str] | None = None,
-        credits: int | None = None,
-        seed: int | None = None,
-        log_level: str = "info",
-        offline_media: str | Path | None = None,
-        extra_args: list[str] | None = None,
         log_path: str | Path | None = None,
+        extra_args: list[str] | None = None,
+        **options: Any,
     ) -> None:
-        self.host = host
-        self.port = port or _free_port(host)
+        host = options.get("host") or "127.0.0.1"
+        options["port"] = options.get("port") or _free_port(host)
+        self.config = build_config(options)
+        self.host, self.port = host, self.config.port
         self.root_url = f"http://{host}:{self.port}"
-        args = [
-            "--host",
-            host,
-            "--port",
-            str(self.port),
-            "--render-seconds",
-            str(render_seconds),
-            "--render",
-            render,
-            "--log-level",
-            log_level,
-        ]
-        optional = {
-            "--faults": faults,
-            "--state-dir": state_dir,
-            "--fps": fps,
-            "--duration": duration,
-            "--keys": ",".join(keys) if keys else None,
-            "--credits": credits,
-            "--seed": seed,
-            "--offline-media": offline_media,
-        }
-        for flag, value in optional.items():
-            if value is not None:
-                args += [flag, str(value)]
-        self.args = [sys.executable, "-m", "airflow_provider_magicvideo.emulator", *args, *(extra_args or [])]
+        argv = to_argv(self.config)
+        if "--port" not in argv:  # the CLI default port is 8787: always say which one
+            argv += ["--port", str(self.port)]
+        self.args = [sys.executable, "-m", "airflow_provider_magicvideo.emulator", *argv, *(extra_args or [])]
         if log_path is None:
             handle, name = tempfile.mkstemp(prefix="magicvideo-emulator-", suffix=".log")
             os.close(handle)

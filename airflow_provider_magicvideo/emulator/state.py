@@ -1,18 +1,23 @@
-"""Jobs and counters. Job progress is derived from wall-clock timestamps, so a restart resumes it."""
+"""Persistent state: generations (``Job``), the request log (``LogRow``) and counters.
+
+Job progress and charges are derived from timestamps read off the emulator's clock, so a restart resumes them
+and a paused clock holds them.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-QUEUED_SHARE = 0.1
-WAITING_SHARE = 0.1
-FINAL_STATUSES = ("completed", "error")
+from airflow_provider_magicvideo.emulator.catalogue import FINAL_STATUSES
+
+QUEUED_SHARE = 0.1  # share of the render time a job reports "queued"
+WAITING_SHARE = 0.1  # share after that a "waiting" job reports "waiting"
+__all__ = ["FINAL_STATUSES", "QUEUED_SHARE", "Counters", "Job", "JobStore", "LogRow"]
 
 
 @dataclass
@@ -23,7 +28,7 @@ class Job:
     source: str | None  # the raw image_url/video_url/prompt; dropped once the job is final
     created_at: float
     render_seconds: float
-    waits: bool  # whether this job passes through "waiting" (seeded per job)
+    waits: bool  # whether this job passes through "waiting" (only when a fault profile asks)
     file_name: str  # the hex name used in the download's content-disposition
     fps: int = 24
     duration: float = 5.0
@@ -33,6 +38,9 @@ class Job:
     error_name: str | None = None
     error_message: str | None = None
     fail_at: float | None = None  # when a known failure becomes visible
+    active: bool = False  # whether the first half of its render reports "active" instead of "generating"
+    key: str | None = None  # digest of the API key that created it (its balance pays on completion)
+    price: int = 0  # credits charged when it reports "completed"
 
     @property
     def deadline(self) -> float:
@@ -52,12 +60,20 @@ class Job:
         queued_until = self.render_seconds * QUEUED_SHARE
         if elapsed < queued_until:
             return "queued"
-        if self.waits and elapsed < queued_until + self.render_seconds * WAITING_SHARE:
+        waiting_until = queued_until + (self.render_seconds * WAITING_SHARE if self.waits else 0.0)
+        if elapsed < waiting_until:
             return "waiting"
         completed_at = self.completed_at
         if completed_at is not None and now >= completed_at:
             return "completed"
+        if self.active and elapsed < (waiting_until + self.render_seconds) / 2:
+            return "active"
         return "generating"
+
+    def charge_at(self, now: float) -> int:
+        """Credits this job has cost by ``now``: its price once completed, otherwise nothing."""
+        completed_at = self.completed_at
+        return self.price if completed_at is not None and now >= completed_at else 0
 
     def fail(self, name: str, message: str, visible_at: float) -> None:
         self.error_name, self.error_message, self.fail_at = name, message, visible_at
@@ -73,6 +89,21 @@ class Job:
 
 
 @dataclass
+class LogRow:
+    """One inference request as ``GET /v2/logs`` reports it; status and cost come from its job, if any."""
+
+    created: float
+    visible_at: float  # created + ingestion delay
+    key: str  # digest of the caller's key
+    http_status: int
+    model: str
+    request_id: str
+    inference_id: str
+    client_request_id: str | None = None
+    generation_id: str | None = None  # the job it created, if it created one
+
+
+@dataclass
 class Counters:
     """Request accounting reported by ``GET /_emulator/stats``."""
 
@@ -84,10 +115,11 @@ class Counters:
 
 
 class JobStore:
-    """In-memory dict of jobs, written through to SQLite when a state directory is given."""
+    """In-memory jobs and request log, written through to SQLite when a state directory is given."""
 
     def __init__(self, state_dir: Path | None = None) -> None:
         self.jobs: dict[str, Job] = {}
+        self.rows: list[LogRow] = []
         self.counters = Counters()
         self._db: sqlite3.Connection | None = None
         if state_dir is not None:
@@ -96,10 +128,12 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS requests (n INTEGER PRIMARY KEY, data TEXT NOT NULL)")
             self._db.commit()
             for (data,) in self._db.execute("SELECT data FROM jobs"):
                 job = Job(**json.loads(data))
                 self.jobs[job.id] = job
+            self.rows = [LogRow(**json.loads(d)) for (d,) in self._db.execute("SELECT data FROM requests ORDER BY n")]
 
     def save(self, job: Job) -> None:
         self.jobs[job.id] = job
@@ -109,14 +143,22 @@ class JobStore:
             )
             self._db.commit()
 
+    def add_row(self, row: LogRow) -> None:
+        self.rows.append(row)
+        if self._db is not None:
+            self._db.execute("INSERT INTO requests (data) VALUES (?)", (json.dumps(asdict(row)),))
+            self._db.commit()
+
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 
     def clear(self) -> None:
         self.jobs.clear()
+        self.rows.clear()
         self.counters = Counters()
         if self._db is not None:
             self._db.execute("DELETE FROM jobs")
+            self._db.execute("DELETE FROM requests")
             self._db.commit()
 
     def close(self) -> None:
@@ -124,8 +166,7 @@ class JobStore:
             self._db.close()
             self._db = None
 
-    def stats(self, now: float | None = None) -> dict[str, Any]:
-        now = time.time() if now is None else now
+    def stats(self, now: float) -> dict[str, Any]:
         by_status: Counter[str] = Counter()
         completed: dict[str, float] = {}
         for job in self.jobs.values():
@@ -143,4 +184,5 @@ class JobStore:
             "post_attempts_by_client_request_id": dict(c.post_attempts_by_client_request_id),
             "jobs_by_status": dict(by_status),
             "completed_at": completed,
+            "log_rows": len(self.rows),
         }

@@ -55,3 +55,30 @@ def wait_final(base_url: str, generation_id: str, timeout: float = 30.0) -> tupl
             return body, seen
         time.sleep(0.1)
     raise AssertionError(f"{generation_id} not final after {timeout}s; saw {seen[-5:]}")
+
+
+def wait_status(base_url: str, generation_id: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll until the generation reports ``wanted`` (e.g. after releasing it with ``complete_pending``).
+
+    The timeout only bounds waiting for the render work itself; with a paused clock the status cannot move on
+    its own, so no test races the render clock."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = status(base_url, generation_id).json()
+        if body["status"] == wanted:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"{generation_id} never reported {wanted!r}; last answer {body}")
+
+
+def logs(base_url: str, params: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
+    """``GET /v2/logs``; ``params`` may be a list of pairs to repeat a parameter."""
+    root = base_url.removesuffix("/v2")
+    chosen = AUTH if headers is None else headers
+    return requests.get(f"{root}/v2/logs", params=params or {"period": "1h"}, headers=chosen, timeout=10)
+
+
+def balance(base_url: str, headers: dict[str, str] | None = None) -> requests.Response:
+    root = base_url.removesuffix("/v2")
+    return requests.get(f"{root}/v1/billing/balance", headers=AUTH if headers is None else headers, timeout=10)

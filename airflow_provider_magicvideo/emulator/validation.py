@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_magicvideo.templates import TEMPLATES, Model
+from airflow_provider_magicvideo.emulator.catalogue import MEDIA_FIELD, MODELS, TEMPLATES
 
-_MODELS = [m.value for m in Model]
+_MODELS = list(MODELS)
 
 
 def _received(value: Any) -> str:
@@ -43,7 +43,7 @@ def _required(field: str) -> dict[str, Any]:
     }
 
 
-def validate_body(body: Any) -> tuple[list[dict[str, Any]], Model | None]:
+def validate_body(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     """Return (issues, model). ``issues`` is empty when the body is acceptable."""
     if not isinstance(body, dict):
         return [
@@ -60,9 +60,9 @@ def validate_body(body: Any) -> tuple[list[dict[str, Any]], Model | None]:
         return [_required("model")], None
     if raw_model not in _MODELS:
         return [_enum_issue("model", raw_model, _MODELS)], None
-    model = Model(raw_model)
+    model = str(raw_model)
     issues: list[dict[str, Any]] = []
-    field = model.media_field
+    field = MEDIA_FIELD[model]
     value = body.get(field)
     if value is None:
         issues.append(_required(field))

@@ -6,7 +6,6 @@ import base64
 import http.server
 import re
 import threading
-import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
@@ -44,12 +43,15 @@ def test_post_answers_queued_with_billing_headers(emulator):
 
 
 def test_lifecycle_completes_with_fresh_signed_urls(emulator):
+    emulator.pause_clock()  # statuses move only when the test moves the clock
     job_id = submit(emulator.base_url).json()["id"]
-    final, seen = wait_final(emulator.base_url, job_id)
+    seen = [status(emulator.base_url, job_id).json()["status"]]
+    emulator.advance_clock(0.5)
+    seen.append(status(emulator.base_url, job_id).json()["status"])
+    emulator.complete_pending()
+    final, later = wait_final(emulator.base_url, job_id)
     assert final["status"] == "completed", final
-    order = ["queued", "waiting", "generating", "completed"]
-    assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen)
-    assert "generating" in seen
+    assert seen == ["queued", "generating"] and set(later) <= {"generating", "completed"}
     url = urlsplit(final["video"]["url"])
     assert url.path == f"/files/{job_id}.mp4"
     query = parse_qs(url.query)
@@ -62,7 +64,7 @@ def test_lifecycle_completes_with_fresh_signed_urls(emulator):
     assert download.headers["content-type"] == "video/mp4"
     assert int(download.headers["content-length"]) == len(download.content) > 1000
     assert download.content[4:8] == b"ftyp"
-    time.sleep(1.05)
+    emulator.advance_clock(1.0)
     again = status(emulator.base_url, job_id).json()["video"]["url"]
     assert parse_qs(urlsplit(again).query)["X-Amz-Date"] != query["X-Amz-Date"]
 
@@ -96,7 +98,7 @@ def test_expired_url_is_403_request_has_expired(emulator):
     final, _ = wait_final(emulator.base_url, submit(emulator.base_url).json()["id"])
     assert "X-Amz-Expires=1&" in final["video"]["url"]
     assert requests.get(final["video"]["url"], timeout=10).status_code == 200
-    time.sleep(2.1)
+    emulator.advance_clock(2.1)
     response = requests.get(final["video"]["url"], timeout=10)
     assert response.status_code == 403
     assert "<Code>AccessDenied</Code><Message>Request has expired</Message>" in response.text
@@ -255,10 +257,11 @@ def test_text_and_video_models_complete(emulator):
 
 
 def test_stats_counts_requests_client_ids_and_completion(emulator):
-    before = time.time()
+    paused_at = emulator.pause_clock()
     first = submit(emulator.base_url, headers={**AUTH, "X-Client-Request-Id": "req-1"}).json()["id"]
     submit(emulator.base_url, headers={**AUTH, "X-Client-Request-Id": "req-2"})
     submit(emulator.base_url, {"model": "bad"}, headers={**AUTH, "X-Client-Request-Id": "req-3"})
+    emulator.complete_pending()
     wait_final(emulator.base_url, first)
     stats = emulator.stats()
     assert stats["requests"]["POST 200"] == 2
@@ -269,7 +272,7 @@ def test_stats_counts_requests_client_ids_and_completion(emulator):
     assert stats["posts_by_client_request_id"] == {"req-1": 1, "req-2": 1}
     assert stats["post_attempts_by_client_request_id"] == {"req-1": 1, "req-2": 1, "req-3": 1}
     assert stats["jobs_by_status"].get("completed", 0) >= 1
-    assert before + 1.0 <= stats["completed_at"][first] <= time.time()
+    assert stats["completed_at"][first] == paused_at  # released at the paused instant
     emulator.reset()
     cleared = emulator.stats()
     assert cleared["total_posts"] == 0 and cleared["jobs_by_status"] == {} and cleared["requests"] == {}

@@ -97,10 +97,12 @@ def test_unknown_status_then_completes(emulator):
 
 def test_render_error(emulator):
     emulator.set_faults("render_error", render_error_rate=1.0)
+    emulator.pause_clock()
     job_id = submit(emulator.base_url).json()["id"]
-    final, seen = wait_final(emulator.base_url, job_id)
+    assert status(emulator.base_url, job_id).json()["status"] == "queued"
+    emulator.advance_clock(1.0)
+    final, _ = wait_final(emulator.base_url, job_id)
     assert final["status"] == "error" and final["error"]["name"] == "RenderError"
-    assert seen[0] == "queued"
 
 
 def test_no_credits(emulator):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from airflow_provider_magicvideo.emulator import render
+from airflow_provider_magicvideo.emulator.catalogue import IMAGE_TO_VIDEO, TEMPLATES, TEXT_TO_VIDEO, VIDEO_TO_VIDEO
 from airflow_provider_magicvideo.emulator.testing import png_bytes
-from airflow_provider_magicvideo.templates import IMAGE_TO_VIDEO_TEMPLATES, Model
 
 MAGENTA = (255, 0, 255)
 
@@ -40,17 +40,17 @@ def render_i2v(
 ) -> dict:
     out = tmp_path / f"{template}-{color}.mp4"
     spec = render.RenderSpec(
-        Model.IMAGE_TO_VIDEO.value, template, str(out), media=png_bytes(color), fps=fps, duration=duration
+        IMAGE_TO_VIDEO, template, str(out), media=png_bytes(color), fps=fps, duration=duration
     )
     render.render(spec)
     return probe(out)
 
 
-def assert_valid_clip(info: dict, duration: float, fps: int) -> None:
+def assert_valid_clip(info: dict, duration: float, fps: int, sound: bool = True) -> None:
     assert "mp4" in info["format"]
     assert info["video"] == [("h264", 608, 1080)]
     assert info["pix_fmt"] == "yuv420p"
-    assert info["audio"] == ["aac"]
+    assert info["audio"] == (["aac"] if sound else [])  # text-to-video is "608x1080, without sound"
     assert abs(info["duration"] - duration) <= 0.05 * duration
     assert len(info["frames"]) == round(duration * fps)
 
@@ -58,7 +58,7 @@ def assert_valid_clip(info: dict, duration: float, fps: int) -> None:
 def test_default_full_render_5s_24fps(tmp_path):
     out = tmp_path / "default.mp4"
     render.render(
-        render.RenderSpec(Model.IMAGE_TO_VIDEO.value, "Thailand Street", str(out), media=png_bytes())
+        render.RenderSpec(IMAGE_TO_VIDEO, "Thailand Street", str(out), media=png_bytes())
     )
     info = probe(out)
     assert_valid_clip(info, 5.0, 24)
@@ -86,7 +86,7 @@ def test_every_template_has_its_own_scene():
         return content
 
     mids = {}
-    for template in IMAGE_TO_VIDEO_TEMPLATES:
+    for template in TEMPLATES[IMAGE_TO_VIDEO]:
         frames = list(render.composited_frames(template, still, 5))
         mids[template] = np.asarray(frames[2].resize((76, 135)), dtype=int)
         assert near(np.asarray(frames[2]), (0, 200, 255), 40) > 0.02, template
@@ -100,7 +100,7 @@ def test_video_to_video_composites_input_frames(tmp_path):
     source = tmp_path / "source.mp4"
     render.render(
         render.RenderSpec(
-            Model.IMAGE_TO_VIDEO.value,
+            IMAGE_TO_VIDEO,
             "Phone App",
             str(source),
             media=png_bytes((0, 255, 0)),
@@ -111,7 +111,7 @@ def test_video_to_video_composites_input_frames(tmp_path):
     out = tmp_path / "v2v.mp4"
     render.render(
         render.RenderSpec(
-            Model.VIDEO_TO_VIDEO.value,
+            VIDEO_TO_VIDEO,
             "New York Times Square (67)",
             str(out),
             media=source.read_bytes(),
@@ -128,7 +128,7 @@ def test_text_to_video_draws_lights(tmp_path):
     out = tmp_path / "t2v.mp4"
     render.render(
         render.RenderSpec(
-            Model.TEXT_TO_VIDEO.value,
+            TEXT_TO_VIDEO,
             "Shanghai Drone Show",
             str(out),
             prompt="Hello drones",
@@ -137,7 +137,7 @@ def test_text_to_video_draws_lights(tmp_path):
         )
     )
     info = probe(out)
-    assert_valid_clip(info, 1.0, 12)
+    assert_valid_clip(info, 1.0, 12, sound=False)
     last = info["frames"][-1]
     assert (last[: 1080 // 2].max(axis=2) > 200).mean() > 0.002  # lit dots up in the sky
 
@@ -157,3 +157,5 @@ def test_undecodable_video_raises(data):
 def test_fast_clip_is_valid(tmp_path):
     info = probe(render.fast_clip(tmp_path / "fast.mp4"))
     assert info["video"] == [("h264", 608, 1080)] and info["audio"] == ["aac"]
+    silent = probe(render.fast_clip(tmp_path / "silent.mp4", sound=False))
+    assert silent["video"] == [("h264", 608, 1080)] and silent["audio"] == []
