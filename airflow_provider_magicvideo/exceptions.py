@@ -35,23 +35,11 @@ class UnknownTemplateError(InvalidInputError):
 
 
 class MediaError(InvalidInputError):
-    """The image/video input cannot be used."""
+    """The image/video input cannot be used: empty, unreadable, not base64, a wrong type, not a regular file."""
 
 
-class EmptyMediaError(MediaError):
-    """The media input is empty."""
-
-
-class UnreadableMediaError(MediaError):
-    """A local file or object-storage path could not be read."""
-
-
-class InvalidBase64Error(MediaError):
-    """A data URI or bare base64 string does not decode."""
-
-
-class UnsupportedMediaTypeError(MediaError):
-    """The bytes are not a format the API accepts for this field."""
+class InvalidMediaError(MediaError):
+    """The bytes claim a format the API accepts (by their signature) but are structurally broken."""
 
 
 class MediaTooLargeError(MediaError):

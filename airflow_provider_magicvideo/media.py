@@ -21,13 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_magicvideo.exceptions import (
-    EmptyMediaError,
-    InvalidBase64Error,
-    MediaTooLargeError,
-    UnreadableMediaError,
-    UnsupportedMediaTypeError,
-)
+from airflow_provider_magicvideo.exceptions import MediaError, MediaTooLargeError
 
 MediaKind = Literal["image", "video"]
 
@@ -79,7 +73,7 @@ def sniff_mime(data: bytes) -> str | None:
 
 def _check_bytes(data: bytes, kind: MediaKind, field: str, max_bytes: int | None, source: str) -> str:
     if not data:
-        raise EmptyMediaError(f"{field}: {source} is empty. Pass a non-empty {kind}.")
+        raise MediaError(f"{field}: {source} is empty. Pass a non-empty {kind}.")
     limit = DEFAULT_MAX_BYTES[kind] if max_bytes is None else max_bytes
     if len(data) > limit:
         raise MediaTooLargeError(
@@ -89,7 +83,7 @@ def _check_bytes(data: bytes, kind: MediaKind, field: str, max_bytes: int | None
     mime = sniff_mime(data)
     if mime not in ACCEPTED_TYPES[kind]:
         found = mime or f"unrecognised bytes (starting {data[:8].hex(' ')})"
-        raise UnsupportedMediaTypeError(
+        raise MediaError(
             f"{field}: {source} is {found}; the API accepts {', '.join(ACCEPTED_TYPES[kind])}. "
             f"Convert the {kind} first."
         )
@@ -99,19 +93,19 @@ def _check_bytes(data: bytes, kind: MediaKind, field: str, max_bytes: int | None
 def _b64decode(text: str, field: str, source: str) -> bytes:
     compact = "".join(text.split())
     if not compact or not _BASE64_CHARS.match(compact):
-        raise InvalidBase64Error(f"{field}: {source} contains characters that are not base64.")
+        raise MediaError(f"{field}: {source} contains characters that are not base64.")
     altchars = b"-_" if ("-" in compact or "_" in compact) else None
     padded = compact + "=" * (-len(compact) % 4)
     try:
         return base64.b64decode(padded, altchars=altchars, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidBase64Error(f"{field}: {source} is not valid base64 ({exc}).") from None
+        raise MediaError(f"{field}: {source} is not valid base64 ({exc}).") from None
 
 
 def _is_base64_media(text: str) -> bool:
     try:
         return sniff_mime(_b64decode(text, "", "")) is not None
-    except InvalidBase64Error:
+    except MediaError:
         return False
 
 
@@ -123,11 +117,11 @@ def _read_path(path: Any, field: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise UnreadableMediaError(f"{field}: file {str(path)!r} does not exist.") from None
+        raise MediaError(f"{field}: file {str(path)!r} does not exist.") from None
     except IsADirectoryError:
-        raise UnreadableMediaError(f"{field}: {str(path)!r} is a directory, not a file.") from None
+        raise MediaError(f"{field}: {str(path)!r} is a directory, not a file.") from None
     except Exception as exc:  # fsspec backends raise many kinds; name the cause, keep it one error
-        raise UnreadableMediaError(f"{field}: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from None
+        raise MediaError(f"{field}: cannot read {str(path)!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _object_storage_path(uri: str) -> Any:
@@ -146,7 +140,7 @@ def prepare_media(
     """Validate ``value`` and return what goes into the request body's ``image_url``/``video_url``."""
     field = field or ("image" if kind == "image" else "video")
     if value is None:
-        raise EmptyMediaError(f"{field}: no {kind} given. Pass a URL, a local path, base64 or bytes.")
+        raise MediaError(f"{field}: no {kind} given. Pass a URL, a local path, base64 or bytes.")
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, "the given bytes"))
@@ -154,23 +148,23 @@ def prepare_media(
         data = _read_path(value if hasattr(value, "read_bytes") else Path(value), field)
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, f"file {str(value)!r}"))
     if not isinstance(value, str):
-        raise UnsupportedMediaTypeError(
+        raise MediaError(
             f"{field}: got a {type(value).__name__}; pass a URL, a local path, a data URI, base64 or bytes."
         )
 
     text = value.strip()
     if not text:
-        raise EmptyMediaError(f"{field}: the {kind} is an empty string. Pass a URL, a path, base64 or bytes.")
+        raise MediaError(f"{field}: the {kind} is an empty string. Pass a URL, a path, base64 or bytes.")
     lowered = text[:16].lower()
     if lowered.startswith(("http://", "https://")):
         parts = urlsplit(text)
         if not parts.netloc or any(c.isspace() for c in text):
-            raise UnreadableMediaError(f"{field}: {text[:120]!r} is not a valid URL.")
+            raise MediaError(f"{field}: {text[:120]!r} is not a valid URL.")
         return text
     if lowered.startswith("data:"):
         match = _DATA_URI.match(text)
         if not match or not match.group("b64"):
-            raise InvalidBase64Error(f"{field}: a data URI must look like 'data:<mime>;base64,<data>'.")
+            raise MediaError(f"{field}: a data URI must look like 'data:<mime>;base64,<data>'.")
         data = _b64decode(text[match.end():], field, "the data URI")
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, "the data URI"))
 
@@ -193,8 +187,8 @@ def prepare_media(
         return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, f"file {text!r}"))
     try:
         data = _b64decode(text, field, "the string")
-    except InvalidBase64Error:
-        raise InvalidBase64Error(
+    except MediaError:
+        raise MediaError(
             f"{field}: {text[:60]!r} is not an http(s) URL, an existing file, a data URI or valid base64."
         ) from None
     return _to_data_uri(data, _check_bytes(data, kind, field, max_bytes, "the base64 string"))

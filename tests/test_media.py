@@ -1,4 +1,4 @@
-"""prepare_media: every accepted input shape, and one clear error class per way it can be wrong."""
+"""prepare_media: every accepted input shape, and a clear message (and one of three classes) per way it can be wrong."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import pytest
 from PIL import Image
 
 from airflow_provider_magicvideo.exceptions import (
-    EmptyMediaError,
-    InvalidBase64Error,
+    InvalidInputError,
+    InvalidMediaError,
     MediaError,
     MediaTooLargeError,
-    UnreadableMediaError,
-    UnsupportedMediaTypeError,
 )
 from airflow_provider_magicvideo.media import DEFAULT_MAX_BYTES, prepare_media, sniff_mime
 
@@ -81,7 +79,7 @@ def test_http_urls_pass_through_unchanged(url):
 
 @pytest.mark.parametrize("url", ["https://", "http:///path-only.png", "https://exa mple.com/a.png"])
 def test_invalid_urls(url):
-    with pytest.raises(UnreadableMediaError, match=r"^image: .* is not a valid URL\."):
+    with pytest.raises(MediaError, match=r"^image: .* is not a valid URL\."):
         prepare_media(url)
 
 
@@ -99,17 +97,17 @@ def test_valid_data_uris_become_canonical(request, fixture, mime):
 
 
 def test_data_uri_with_bad_base64():
-    with pytest.raises(InvalidBase64Error, match=r"^image: the data URI contains characters that are not base64"):
+    with pytest.raises(MediaError, match=r"^image: the data URI contains characters that are not base64"):
         prepare_media("data:image/png;base64,iVBOR*w0KGgo=")
-    with pytest.raises(InvalidBase64Error, match=r"^image: the data URI is not valid base64"):
+    with pytest.raises(MediaError, match=r"^image: the data URI is not valid base64"):
         prepare_media("data:image/png;base64,iVBORw0KG")  # 9 chars: no padding can fix it
-    with pytest.raises(InvalidBase64Error, match="not base64"):
+    with pytest.raises(MediaError, match="not base64"):
         prepare_media("data:image/png;base64,")
 
 
 @pytest.mark.parametrize("uri", ["data:image/png,rawbytes", "data:text/plain;charset=utf-8,hello", "data:nonsense"])
 def test_non_base64_data_uri(uri):
-    with pytest.raises(InvalidBase64Error, match=r"^image: a data URI must look like 'data:<mime>;base64,<data>'"):
+    with pytest.raises(MediaError, match=r"^image: a data URI must look like 'data:<mime>;base64,<data>'"):
         prepare_media(uri)
 
 
@@ -132,7 +130,7 @@ def test_bare_base64_jpeg_is_not_mistaken_for_a_path(jpeg):
 
 
 def test_garbage_string_is_explained():
-    with pytest.raises(InvalidBase64Error) as info:
+    with pytest.raises(MediaError) as info:
         prepare_media("definitely not an image!")
     message = str(info.value)
     assert message.startswith("image: 'definitely not an image!' is not an http(s) URL, an existing file")
@@ -171,14 +169,14 @@ def test_home_expansion(tmp_path, png, monkeypatch):
 def test_missing_file(tmp_path, as_type):
     missing = tmp_path / "nope.png"
     value = missing.as_uri() if as_type == "uri" else as_type(missing)
-    with pytest.raises(UnreadableMediaError, match=r"^image: file '.*nope\.png' does not exist\."):
+    with pytest.raises(MediaError, match=r"^image: file '.*nope\.png' does not exist\."):
         prepare_media(value)
 
 
 def test_directory(tmp_path):
-    with pytest.raises(UnreadableMediaError, match=r"^image: '.*' is a directory, not a file\."):
+    with pytest.raises(MediaError, match=r"^image: '.*' is a directory, not a file\."):
         prepare_media(tmp_path)
-    with pytest.raises(UnreadableMediaError, match="is a directory"):
+    with pytest.raises(MediaError, match="is a directory"):
         prepare_media(str(tmp_path))
 
 
@@ -213,7 +211,7 @@ def test_object_storage_read_failure_names_the_cause():
         def __str__(self):
             return "s3://bucket/x.png"
 
-    with pytest.raises(UnreadableMediaError) as info:
+    with pytest.raises(MediaError) as info:
         prepare_media(Broken(), field="image_url")
     assert str(info.value) == (
         "image_url: cannot read 's3://bucket/x.png': PermissionError: AccessDenied for s3://bucket/x.png"
@@ -222,7 +220,7 @@ def test_object_storage_read_failure_names_the_cause():
 
 def test_object_storage_uri_that_does_not_exist(tmp_path):
     # A real fsspec-backed path through the default builder (a memory:// URI has a scheme, not file://).
-    with pytest.raises(UnreadableMediaError, match=r"^image: "):
+    with pytest.raises(MediaError, match=r"^image: "):
         prepare_media("memory://magicvideo-tests/absent.png")
 
 
@@ -245,22 +243,22 @@ def test_bytes_like(png, wrap):
 )
 def test_empty_input(value, pattern):
     if pattern is None:  # an empty data URI payload is not base64
-        with pytest.raises(InvalidBase64Error):
+        with pytest.raises(MediaError):
             prepare_media(value)
         return
-    with pytest.raises(EmptyMediaError, match=pattern):
+    with pytest.raises(MediaError, match=pattern):
         prepare_media(value)
 
 
 def test_empty_file(tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    with pytest.raises(EmptyMediaError, match=r"^image: file '.*empty\.png' is empty\."):
+    with pytest.raises(MediaError, match=r"^image: file '.*empty\.png' is empty\."):
         prepare_media(empty)
 
 
 def test_video_empty_uses_the_video_field():
-    with pytest.raises(EmptyMediaError, match=r"^video: no video given\."):
+    with pytest.raises(MediaError, match=r"^video: no video given\."):
         prepare_media(None, kind="video")
 
 
@@ -282,7 +280,7 @@ def test_video_empty_uses_the_video_field():
 def test_wrong_image_types_name_what_was_found(request, data, found):
     if isinstance(data, str):
         data = request.getfixturevalue(data)
-    with pytest.raises(UnsupportedMediaTypeError) as info:
+    with pytest.raises(MediaError) as info:
         prepare_media(data, field="image_url")
     message = str(info.value)
     assert message.startswith(f"image_url: the given bytes is {found};")
@@ -290,13 +288,13 @@ def test_wrong_image_types_name_what_was_found(request, data, found):
 
 
 def test_wrong_type_via_data_uri_names_the_source(gif):
-    with pytest.raises(UnsupportedMediaTypeError, match=r"^image: the data URI is image/gif;"):
+    with pytest.raises(MediaError, match=r"^image: the data URI is image/gif;"):
         prepare_media(_data_uri(gif, "image/png"))
 
 
 @pytest.mark.parametrize("value", [42, 3.5, ["https://example.com/a.png"], {"url": "x"}, object()])
 def test_non_str_non_bytes_objects(value):
-    with pytest.raises(UnsupportedMediaTypeError, match=rf"^image: got a {type(value).__name__}; pass a URL"):
+    with pytest.raises(MediaError, match=rf"^image: got a {type(value).__name__}; pass a URL"):
         prepare_media(value)
 
 
@@ -337,23 +335,27 @@ def test_video_accepts_mp4(tmp_path):
 
 
 def test_video_rejects_png_and_quicktime(png):
-    with pytest.raises(UnsupportedMediaTypeError, match=r"^video_url: the given bytes is image/png; the API accepts "
+    with pytest.raises(MediaError, match=r"^video_url: the given bytes is image/png; the API accepts "
                                                         r"video/mp4\. Convert the video first\."):
         prepare_media(png, kind="video", field="video_url")
-    with pytest.raises(UnsupportedMediaTypeError, match="video/quicktime"):
+    with pytest.raises(MediaError, match="video/quicktime"):
         prepare_media(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00", kind="video")
 
 
 def test_image_rejects_mp4():
-    with pytest.raises(UnsupportedMediaTypeError, match="is video/mp4;"):
+    with pytest.raises(MediaError, match="is video/mp4;"):
         prepare_media(MP4_HEAD)
 
 
-def test_all_media_errors_are_media_errors():
-    for cls in (EmptyMediaError, UnreadableMediaError, InvalidBase64Error, UnsupportedMediaTypeError,
-                MediaTooLargeError):
+def test_three_media_error_classes():
+    # One class per thing a caller can act on: unusable input, broken bytes, too big.
+    assert issubclass(MediaError, InvalidInputError) and issubclass(MediaError, ValueError)
+    for cls in (InvalidMediaError, MediaTooLargeError):
         assert issubclass(cls, MediaError)
-        assert issubclass(cls, ValueError)
+    import airflow_provider_magicvideo.exceptions as exceptions
+
+    removed = ("EmptyMediaError", "UnreadableMediaError", "InvalidBase64Error", "UnsupportedMediaTypeError")
+    assert not [name for name in removed if hasattr(exceptions, name)]
 
 
 @pytest.mark.parametrize(
