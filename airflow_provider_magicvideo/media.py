@@ -27,7 +27,8 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_magicvideo.exceptions import MediaError, MediaTooLargeError
+from airflow_provider_magicvideo.exceptions import InvalidMediaError, MediaError, MediaTooLargeError
+from airflow_provider_magicvideo.media_formats import FORMAT_NAMES, structure_problem
 
 MediaKind = Literal["image", "video"]
 
@@ -92,6 +93,10 @@ def _check_bytes(data: bytes, kind: MediaKind, field: str, limit: int, source: s
             f"{field}: {source} is {found}; the API accepts {', '.join(ACCEPTED_TYPES[kind])}. "
             f"Convert the {kind} first."
         )
+    problem = structure_problem(data, mime)
+    if problem:
+        raise InvalidMediaError(f"{field}: {source} is not a usable {FORMAT_NAMES[mime]}: {problem}. Re-export the "
+                                f"{kind}: sent as it is, it would pay for a render that fails.")
     return mime
 
 

@@ -17,7 +17,9 @@ from airflow_provider_magicvideo.exceptions import (
 )
 from airflow_provider_magicvideo.media import DEFAULT_MAX_BYTES, prepare_media, sniff_mime
 
-MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41" + b"\x00" * 40
+# The smallest MP4 the structural check accepts: a 28-byte ftyp, a (dummy) moov, an mdat that runs to the end.
+MP4_HEAD = (b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41" + b"\x00\x00\x00\x10moov" + b"\x00" * 8
+            + b"\x00\x00\x00\x00mdat" + b"\x00" * 24)
 
 
 def _image_bytes(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_magicvideo.exceptions import MediaError, MediaTooLargeError
+from airflow_provider_magicvideo.exceptions import InvalidMediaError, MediaError, MediaTooLargeError
 from airflow_provider_magicvideo.media import DEFAULT_READ_TIMEOUT, prepare_media
 
 REPO = Path(__file__).resolve().parents[2]
@@ -227,3 +227,195 @@ def test_read_timeout_must_be_finite_and_positive(timeout):
 def test_unknown_storage_scheme_is_a_media_error():
     with pytest.raises(MediaError, match=r"^image: cannot read 'nosuchfs://bucket/frame\.png': "):
         prepare_media("nosuchfs://bucket/frame.png")
+
+
+# --------------------------------------------------------------------------- item 7: structurally broken media
+def _pillow(fmt: str, size: tuple[int, int] = (64, 48), **options) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = Image.new("RGBA" if options.pop("alpha", False) else "RGB", size, (200, 30, 60))
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_with_ihdr(width: int, height: int) -> bytes:
+    import struct
+
+    png = _pillow("PNG")
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return png[:8] + _png_chunk(b"IHDR", ihdr) + png[33:]
+
+
+@pytest.fixture(scope="module")
+def mp4() -> bytes:
+    """A real (tiny) MP4 from PyAV: ftyp, free, mdat, then moov."""
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for shade in (0, 80, 160):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), shade, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def _box(kind: bytes, body: bytes = b"", *, large: bool = False, to_end: bool = False) -> bytes:
+    import struct
+
+    if to_end:
+        return struct.pack(">I", 0) + kind + body
+    if large:
+        return struct.pack(">I", 1) + kind + struct.pack(">Q", 16 + len(body)) + body
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+FTYP = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _pillow("PNG"), lambda: _pillow("PNG", alpha=True), lambda: _pillow("PNG", (1, 1)),
+    lambda: _pillow("JPEG"), lambda: _pillow("JPEG", progressive=True), lambda: _pillow("JPEG", (1, 1)),
+    lambda: _pillow("WEBP"), lambda: _pillow("WEBP", lossless=True), lambda: _pillow("WEBP", alpha=True),
+    lambda: _pillow("WEBP", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00"),
+    lambda: _pillow("PNG") + b"trailing bytes after IEND are ignored by decoders",
+], ids=["png", "png-alpha", "png-1x1", "jpeg", "jpeg-progressive", "jpeg-1x1", "webp", "webp-lossless",
+        "webp-alpha-vp8x", "webp-exif-vp8x", "png-trailing"])
+def test_real_images_pass_the_structural_check(make):
+    assert prepare_media(make()).startswith("data:image/")
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda: _pillow("PNG")[:60], "it is cut inside its IDAT chunk (truncated?)"),
+    (lambda: _pillow("PNG")[:8], "it ends before its IHDR chunk (truncated?)"),
+    (lambda: _pillow("PNG")[:-12], "it ends before its IEND chunk (truncated?)"),
+    (lambda: _pillow("PNG")[:33], "it ends before its IEND chunk (truncated?)"),
+    (lambda: _png_with_ihdr(0, 48), "its IHDR gives a zero dimension (0x48)"),
+    (lambda: _png_with_ihdr(64, 2_000_000), "its IHDR gives implausible dimensions (64x2,000,000; at most 65,535)"),
+    (lambda: _pillow("PNG")[:8] + _png_chunk(b"IEND", b""), "its first chunk is not IHDR"),
+    (lambda: (lambda p: p[:-20] + bytes([p[-20] ^ 0xFF]) + p[-19:])(_pillow("PNG")),
+     "its IDAT chunk fails its CRC check (corrupted)"),
+    (lambda: _pillow("PNG")[:33] + _png_chunk(b"IEND", b""), "it has no IDAT (image data) chunk"),
+], ids=["cut-at-60", "signature-only", "no-iend", "ihdr-only", "zero-width", "huge-height", "no-ihdr",
+        "bad-crc", "no-idat"])
+def test_broken_png_is_invalid_media(make, problem):
+    with pytest.raises(InvalidMediaError) as info:
+        prepare_media(make(), field="image_url")
+    assert str(info.value) == (f"image_url: the given bytes is not a usable PNG: {problem}. Re-export the image: "
+                               "sent as it is, it would pay for a render that fails.")
+
+
+def _jpeg_with_height(height: int) -> bytes:
+    jpeg = bytearray(_pillow("JPEG"))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5:sof + 7] = height.to_bytes(2, "big")
+    return bytes(jpeg)
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda: _pillow("JPEG")[:-2], "it ends inside its image data, without an EOI marker (truncated?)"),
+    (lambda: _pillow("JPEG")[:-20], "it ends inside its image data, without an EOI marker (truncated?)"),
+    (lambda: (lambda j: j[: j.index(b"\xff\xc4") + 10])(_pillow("JPEG")), "it is cut inside a DHT segment (truncated?)"),
+    (lambda: b"\xff\xd8\xff", "it ends before its image data (truncated?)"),
+    (lambda: _pillow("JPEG")[:30], "it is cut inside a DQT segment (truncated?)"),
+    (lambda: _jpeg_with_height(0), "its SOF frame header gives a zero dimension (64x0)"),
+    (lambda: b"\xff\xd8\xff\xe0\x00\x04ab\xff\xd9", "it has no SOF frame header"),
+], ids=["no-eoi", "cut-in-scan", "cut-in-dht", "soi-only", "cut-in-dqt", "zero-height", "no-sof"])
+def test_broken_jpeg_is_invalid_media(make, problem):
+    with pytest.raises(InvalidMediaError) as info:
+        prepare_media(make())
+    assert str(info.value).startswith(f"image: the given bytes is not a usable JPEG: {problem}. Re-export")
+
+
+def _webp_riff(body: bytes, declared: int | None = None) -> bytes:
+    import struct
+
+    return b"RIFF" + struct.pack("<I", 4 + len(body) if declared is None else declared) + b"WEBP" + body
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda: _pillow("WEBP")[:-10], "its RIFF header announces {declared:,} bytes but there are {actual:,} "
+                                    "(truncated?)"),
+    (lambda: _webp_riff(b""), "it has no image data (VP8/VP8L) chunk"),
+    (lambda: _webp_riff(b"ICCP\x04\x00\x00\x00abcd"), "its first chunk is not VP8, VP8L or VP8X"),
+    (lambda: _webp_riff(b"VP8 \x40\x00\x00\x00" + b"\x00" * 10), "its VP8 chunk runs past the end of the RIFF data "
+                                                               "(truncated?)"),
+    (lambda: _webp_riff(b"VP8 \x0a\x00\x00\x00" + b"\x00" * 10), "its VP8 chunk is not a VP8 key frame"),
+], ids=["cut", "header-only", "first-chunk", "chunk-past-riff", "bad-vp8"])
+def test_broken_webp_is_invalid_media(make, problem):
+    data = make()
+    declared = int.from_bytes(data[4:8], "little") + 8
+    with pytest.raises(InvalidMediaError) as info:
+        prepare_media(data)
+    expected = problem.format(declared=declared, actual=len(data))
+    assert str(info.value).startswith(f"image: the given bytes is not a usable WebP: {expected}. Re-export")
+
+
+def test_real_mp4_passes(mp4):
+    assert prepare_media(mp4, kind="video").startswith("data:video/mp4;base64,")
+
+
+@pytest.mark.parametrize("data", [
+    FTYP + _box(b"moov", b"\x00" * 16) + _box(b"mdat", b"\x00" * 64),
+    FTYP + _box(b"mdat", b"\x00" * 64, large=True) + _box(b"moov", b"\x00" * 16),
+    FTYP + _box(b"moov", b"\x00" * 16) + _box(b"mdat", b"\x00" * 64, to_end=True),
+], ids=["faststart", "64-bit-mdat", "mdat-to-end"])
+def test_hand_built_mp4_box_layouts_pass(data):
+    assert prepare_media(data, kind="video").startswith("data:video/mp4;base64,")
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda mp4: mp4[:-100], "its 'moov' box runs past the end of the file (truncated?)"),
+    (lambda mp4: mp4[:60], "its 'mdat' box runs past the end of the file (truncated?)"),
+    (lambda mp4: FTYP, "it has no 'moov' box (the movie header)"),
+    (lambda mp4: FTYP + _box(b"mdat", b"\x00" * 64, to_end=True), "it has no 'moov' box (the movie header)"),
+    (lambda mp4: FTYP + b"\x00\x00\x00", "it ends inside a box header (truncated?)"),
+    (lambda mp4: FTYP + b"\x00\x00\x00\x04moov", "it has a box with an impossible size (corrupted)"),
+    (lambda mp4: FTYP + _box(b"mdat", b"\x00" * 8, large=True)[:12], "it ends inside a box header (truncated?)"),
+    (lambda mp4: FTYP + b"\x00\x00\x00\x10\x01\x02\x03\x04" + b"\x00" * 8 + _box(b"moov"),
+     "it has a box with an invalid type (corrupted)"),
+], ids=["cut-in-moov", "cut-in-mdat", "ftyp-only", "no-moov", "cut-header", "size-4", "cut-64-bit", "bad-type"])
+def test_broken_mp4_is_invalid_media(mp4, make, problem):
+    with pytest.raises(InvalidMediaError) as info:
+        prepare_media(make(mp4), kind="video", field="video_url")
+    assert str(info.value) == (f"video_url: the given bytes is not a usable MP4: {problem}. Re-export the video: "
+                               "sent as it is, it would pay for a render that fails.")
+
+
+def test_broken_file_names_the_file(tmp_path):
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(_pillow("PNG")[:60])
+    with pytest.raises(InvalidMediaError, match=rf"^image: file {str(cut)!r} is not a usable PNG: it is cut inside"):
+        prepare_media(cut)
+
+
+def test_every_cut_and_flipped_byte_is_refused_cleanly(mp4):
+    # Whatever the damage, the outcome is "accepted" or InvalidMediaError: never a raw IndexError/struct.error.
+    import random
+
+    rng = random.Random(16)
+    samples = {"image": [_pillow("PNG"), _pillow("JPEG"), _pillow("JPEG", progressive=True), _pillow("WEBP"),
+                         _pillow("WEBP", lossless=True), _pillow("WEBP", alpha=True)], "video": [mp4]}
+    refused = 0
+    for kind, blobs in samples.items():
+        for blob in blobs:
+            damaged = [blob[:cut] for cut in range(12, len(blob))]
+            damaged += [blob[:i] + bytes([blob[i] ^ (1 << rng.randrange(8))]) + blob[i + 1:]
+                        for i in (rng.randrange(12, len(blob)) for _ in range(200))]
+            for data in damaged:
+                try:
+                    prepare_media(data, kind=kind)  # type: ignore[arg-type]
+                except InvalidMediaError:
+                    refused += 1
+    assert refused > 0.9 * sum(len(b) - 12 for bs in samples.values() for b in bs)  # nearly every cut is caught
