@@ -31,6 +31,7 @@ from airflow_provider_magicvideo.exceptions import InvalidMediaError, MediaError
 from airflow_provider_magicvideo.media_formats import FORMAT_NAMES, structure_problem
 
 MediaKind = Literal["image", "video"]
+_ARTICLE = {"image": "an image", "video": "a video"}
 
 #: Default size limits. The API takes the media inline in a JSON body, so keep it modest; raise it
 #: per connection with the ``max_media_bytes`` extra or per hook with ``max_media_bytes=``.
@@ -88,7 +89,7 @@ def _check_bytes(data: bytes, kind: MediaKind, field: str, limit: int, source: s
         raise _too_large(field, source, f"{len(data):,} bytes", limit, kind)
     mime = sniff_mime(data)
     if mime not in ACCEPTED_TYPES[kind]:
-        found = mime or f"unrecognised bytes (starting {data[:8].hex(' ')})"
+        found = mime or "in an unrecognised format"  # never the bytes themselves: they may be a secret
         raise MediaError(
             f"{field}: {source} is {found}; the API accepts {', '.join(ACCEPTED_TYPES[kind])}. "
             f"Convert the {kind} first."
@@ -123,8 +124,17 @@ def _to_data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+#: Messages echo at most this many characters of a user-supplied value (then an ellipsis and the length).
+MAX_ECHO = 200
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}… ({len(text):,} characters)"
+
+
 def _quote(value: object) -> str:
-    return repr(str(value))
+    text = str(value)
+    return repr(text) if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]!r}… ({len(text):,} characters)"
 
 
 def _too_large(field: str, source: str, size: str, limit: int, kind: MediaKind) -> MediaTooLargeError:
@@ -184,7 +194,8 @@ def _read_local(path: str, field: str, kind: MediaKind, limit: int) -> bytes:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+    """``Type: message`` of a read failure, clipped (backends often repeat the whole path or URI)."""
+    return f"{type(exc).__name__}: {_clip(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))}"
 
 
 def _call_with_timeout(function: Callable[[], Any], timeout: float) -> Any:
@@ -233,7 +244,7 @@ def _read_remote(target: Any, field: str, kind: MediaKind, limit: int, timeout: 
     except IsADirectoryError:
         raise MediaError(f"{field}: {shown} is a directory, not a file.") from None
     except Exception as exc:  # fsspec backends raise many kinds; name the cause, keep it one error
-        raise MediaError(f"{field}: cannot read {shown}: {type(exc).__name__}: {exc}") from None
+        raise MediaError(f"{field}: cannot read {shown}: {_describe(exc)}") from None
     if len(data) > limit:
         total = f"{size:,} bytes" if size is not None and size > limit else (
             f"{len(data):,} bytes" if not hasattr(target, "open") else f"more than {limit:,} bytes")
@@ -253,7 +264,7 @@ def _read(value: Any, field: str, kind: MediaKind, limit: int, timeout: float) -
         try:
             value = _object_storage_path(value)  # in this thread: a conn_id in the URI is looked up here
         except Exception as exc:
-            raise MediaError(f"{field}: cannot read {_quote(value)}: {type(exc).__name__}: {exc}") from None
+            raise MediaError(f"{field}: cannot read {_quote(value)}: {_describe(exc)}") from None
     if isinstance(value, PurePath):
         return _read_local(str(value), field, kind, limit), f"file {_quote(value)}"
     local = getattr(value, "protocol", None) in ("file", "local") and isinstance(getattr(value, "path", None), str)
@@ -281,7 +292,7 @@ def prepare_media(
     if isinstance(read_timeout, bool) or not isinstance(read_timeout, (int, float)) or not (
         math.isfinite(read_timeout) and read_timeout > 0
     ):
-        raise MediaError(f"read_timeout: must be a finite number of seconds > 0, got {read_timeout!r}.")
+        raise MediaError(f"read_timeout: must be a finite number of seconds > 0, got {_clip(repr(read_timeout))}.")
     limit = DEFAULT_MAX_BYTES[kind] if max_bytes is None else max_bytes
     if value is None:
         raise MediaError(f"{field}: no {kind} given. Pass a URL, a local path, base64 or bytes.")
@@ -298,12 +309,19 @@ def prepare_media(
 
     text = value.strip()
     if not text:
-        raise MediaError(f"{field}: the {kind} is an empty string. Pass a URL, a path, base64 or bytes.")
+        raise MediaError(f"{field}: the {kind} is an empty string. Pass a URL, a path, base64 or bytes; if it comes "
+                         "from a template, the upstream XCom or param is probably missing or empty.")
+    if text.lower() in ("none", "null"):  # str(None) from Jinja; as base64 it would "decode" to 3 bytes
+        raise MediaError(
+            f"{field}: the {kind} rendered to {text!r}, not {_ARTICLE[kind]}: the value was None when the template "
+            "was rendered. If it comes from a template such as \"{{ ti.xcom_pull(...) }}\" or a param, the upstream "
+            "XCom or param is probably missing."
+        )
     lowered = text[:16].lower()
     if lowered.startswith(("http://", "https://")):
         parts = urlsplit(text)
         if not parts.netloc or any(c.isspace() for c in text):
-            raise MediaError(f"{field}: {text[:120]!r} is not a valid URL.")
+            raise MediaError(f"{field}: {_quote(text)} is not a valid URL.")
         return text
     if lowered.startswith("data:"):
         match = _DATA_URI.match(text)
@@ -328,7 +346,7 @@ def prepare_media(
                 data = _b64decode(text, field, "the string")
             except MediaError:
                 raise MediaError(
-                    f"{field}: {text[:60]!r} is not an http(s) URL, an existing file, a data URI or valid base64."
+                    f"{field}: {_quote(text)} is not an http(s) URL, an existing file, a data URI or valid base64."
                 ) from None
             return _to_data_uri(data, _check_bytes(data, kind, field, limit, "the base64 string"))
     data, source = _read(target, field, kind, limit, read_timeout)

@@ -272,7 +272,7 @@ def test_video_empty_uses_the_video_field():
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "application/pdf"),
         (b"<!DOCTYPE html><html><body>Access denied</body></html>", "text (HTML/XML/JSON)"),
         (b'  {"error": "not an image"}', "text (HTML/XML/JSON)"),
-        (b"\x13\x37\xbe\xef\x00\x01\x02\x03\x04", "unrecognised bytes (starting 13 37 be ef 00 01 02 03)"),
+        (b"\x13\x37\xbe\xef\x00\x01\x02\x03\x04", "in an unrecognised format"),
         (b"BM\x00\x00", "image/bmp"),
         (b"II*\x00rest", "image/tiff"),
         (b"\x00\x00\x00\x1cftypheic", "image/heic"),

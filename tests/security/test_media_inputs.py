@@ -6,6 +6,7 @@ in a child process with a memory cap and a timeout, so a regression fails the te
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import resource
@@ -419,3 +420,55 @@ def test_every_cut_and_flipped_byte_is_refused_cleanly(mp4):
                 except InvalidMediaError:
                     refused += 1
     assert refused > 0.9 * sum(len(b) - 12 for bs in samples.values() for b in bs)  # nearly every cut is caught
+
+
+# --------------------------------------------------------------------------- item 8: a template that rendered None
+@pytest.mark.parametrize("rendered", ["None", "null", " None\n", "NULL"])
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_rendered_none_names_the_missing_upstream_value(rendered, kind):
+    with pytest.raises(MediaError) as info:
+        prepare_media(rendered, kind=kind)  # type: ignore[arg-type]
+    message = str(info.value)
+    article = {"image": "an image", "video": "a video"}[kind]
+    assert message == (f"{kind}: the {kind} rendered to {rendered.strip()!r}, not {article}: the value was None "
+                       "when the template was rendered. If it comes from a template such as "
+                       "\"{{ ti.xcom_pull(...) }}\" or a param, the upstream XCom or param is probably missing.")
+    assert "unrecognised" not in message and "36 89 de" not in message
+
+
+@pytest.mark.parametrize("rendered", ["", "  \n"])
+def test_rendered_empty_names_the_missing_upstream_value(rendered):
+    with pytest.raises(MediaError) as info:
+        prepare_media(rendered, field="image_url")
+    assert str(info.value) == ("image_url: the image is an empty string. Pass a URL, a path, base64 or bytes; if it "
+                               "comes from a template, the upstream XCom or param is probably missing or empty.")
+
+
+# --------------------------------------------------------------------------- item 9: bounded echo, no file bytes
+@pytest.mark.parametrize("value", [
+    "definitely not an image! " * 4000,
+    "https://exa mple.com/" + "a" * 100_000,
+    "nosuchfs://bucket/" + "k" * 100_000,
+    "/no/such/dir/" + "d" * 3000 + ".png",
+    Path("/no/such/dir/" + "p" * 100_000 + ".png"),
+], ids=["garbage", "bad-url", "bad-scheme", "long-missing-path", "path-too-long"])
+def test_messages_echo_at_most_about_200_characters(value):
+    with pytest.raises(MediaError) as info:
+        prepare_media(value)
+    message = str(info.value)
+    total = len(value.strip() if isinstance(value, str) else str(value))
+    assert len(message) < 600, message[:1000]
+    assert f"… ({total:,} characters)" in message
+
+
+def test_unrecognised_bytes_are_not_printed(tmp_path):
+    secret = b"\x13\x37SECRET-TOKEN-abcdef0123456789"
+    blob = tmp_path / "frame.png"
+    blob.write_bytes(secret)
+    for value in (secret, blob, base64.b64encode(secret).decode()):
+        with pytest.raises(MediaError) as info:
+            prepare_media(value)
+        message = str(info.value)
+        assert "in an unrecognised format; the API accepts image/jpeg, image/png, image/webp" in message
+        for leak in ("SECRET", "13 37", "1337", secret[:8].hex()):
+            assert leak not in message
