@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_magicvideo import __version__
 from airflow_provider_magicvideo.exceptions import ConnectionConfigError, InvalidInputError
+from airflow_provider_magicvideo.redaction import MIN_SECRET_LENGTH
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -75,6 +76,9 @@ def check_api_key(key: str | None, conn_id: str) -> str:
     if _HEADER_UNSAFE.search(key) or " " in key:
         raise ConnectionConfigError(f"password: the API key of connection {conn_id!r} contains spaces, line breaks "
                                     "or control characters; copy the key again.")
+    if len(key) < MIN_SECRET_LENGTH:  # shorter keys could not be redacted reliably from server texts
+        raise ConnectionConfigError(f"password: the API key of connection {conn_id!r} is too short to be an AI/ML "
+                                    "API key; copy the key again.")
     try:
         key.encode("latin-1")
     except UnicodeEncodeError:

@@ -77,7 +77,7 @@ def open_video(session: requests.Session, settings: ApiSettings, url: str, *, of
         headers["Range"] = f"bytes={offset}-"
     for _hop in range(MAX_REDIRECTS + 1):
         try:
-            check_video_url(url, allow_insecure=settings.allow_insecure_video_urls)
+            url = check_video_url(url, allow_insecure=settings.allow_insecure_video_urls)
         except RefusedVideoUrl as exc:
             error: Exception = _refused(exc)
             break
