@@ -6,14 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint types unit demo bench test-integration clean
+.PHONY: venv test lint types unit demo bench test-integration test-compat clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints-3.11.txt
+$(STAMP): pyproject.toml constraints/airflow-3.3.2-py3.11.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints-3.11.txt -e ".[emulator,amazon,dev,integration]"
+	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration]"
 	@touch $@
 
 lint: $(STAMP)
