@@ -32,6 +32,12 @@ test: lint types unit
 test-integration: $(STAMP)
 	MAGICVIDEO_DEPLOYMENT_TIER=1 $(BIN)/python -m pytest tests/integration -q -p no:cacheprovider -m deployment -rfE
 
+# Version matrix (issue #18): a venv per Airflow line x Python under .compat/ (reused while its constraints
+# are unchanged), the version-sensitive tests against a non-editable install; writes docs/compatibility.md.
+# Runs every cell, then fails if any cell failed. One cell: make test-compat CELLS=airflow-3.0.6-py3.11
+test-compat:
+	$(PYTHON) scripts/compat.py run $(CELLS)
+
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
