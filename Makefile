@@ -6,14 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint types unit demo bench test-integration clean
+.PHONY: venv test lint types unit demo bench test-integration test-compat clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints-3.11.txt
+$(STAMP): pyproject.toml constraints/airflow-3.3.2-py3.11.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints-3.11.txt -e ".[emulator,amazon,dev,integration]"
+	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration]"
 	@touch $@
 
 lint: $(STAMP)
@@ -31,6 +31,12 @@ test: lint types unit
 # Redis on 127.0.0.1:6379; starts and stops every Airflow process itself; writes docs/reliability.md.
 test-integration: $(STAMP)
 	MAGICVIDEO_DEPLOYMENT_TIER=1 $(BIN)/python -m pytest tests/integration -q -p no:cacheprovider -m deployment -rfE
+
+# Version matrix (issue #18): a venv per Airflow line x Python under .compat/ (reused while its constraints
+# are unchanged), the version-sensitive tests against a non-editable install; writes docs/compatibility.md.
+# Runs every cell, then fails if any cell failed. One cell: make test-compat CELLS=airflow-3.0.6-py3.11
+test-compat:
+	$(PYTHON) scripts/compat.py run $(CELLS)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

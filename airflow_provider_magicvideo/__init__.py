@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_magicvideo.version_check import check_airflow_version
+
+check_airflow_version()  # a clear ImportError on an unsupported Airflow, before any airflow import
+
 __version__ = "0.1.0"
 
 _PACKAGE = "airflow_provider_magicvideo"
