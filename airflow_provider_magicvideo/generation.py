@@ -134,13 +134,9 @@ class Generation:
             error_message = _text(error.get("message"), 500)
         elif error is not None:
             error_message = _text(error, 500)
-        meta = payload.get("meta")
-        usage = meta.get("usage") if isinstance(meta, Mapping) else None
-        credits = usage.get("credits_used") if isinstance(usage, Mapping) else None
         return cls(id=gen_id.strip(), status=status, raw_status=truncate(raw_status, 40), video_url=video_url,
                    error_name=error_name, error_message=error_message, request_id=request_id,
-                   credits_used=count_or_none(credits if credits is not None
-                                              else headers.get("x-aimlapi-credits-used"), "credits_used"))
+                   credits_used=credits_of(payload, headers))
 
     def result(self, *, model: str | None = None, template: str | None = None,
                credits_used: int | None = None) -> dict[str, Any]:
@@ -159,6 +155,14 @@ class Generation:
 
 #: Keys of :meth:`Generation.result`.
 RESULT_KEYS = ("generation_id", "status", "video_url", "url_expires_at", "credits_used", "model", "template")
+
+
+def credits_of(payload: Mapping[str, Any], headers: Mapping[str, str]) -> int | None:
+    """``meta.usage.credits_used`` (else the ``x-aimlapi-credits-used`` header) of an answer; never raises."""
+    meta = payload.get("meta")
+    usage = meta.get("usage") if isinstance(meta, Mapping) else None
+    credits = usage.get("credits_used") if isinstance(usage, Mapping) else None
+    return count_or_none(credits if credits is not None else headers.get("x-aimlapi-credits-used"), "credits_used")
 
 
 def count_or_none(value: Any, name: str) -> int | None:

@@ -28,7 +28,7 @@ from airflow_provider_magicvideo.exceptions import (
     MagicVideoError,
     RequestValidationError,
 )
-from airflow_provider_magicvideo.generation import Generation, GenerationStatus
+from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
 from airflow_provider_magicvideo.hooks.polling import Wait
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
 from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
@@ -136,11 +136,11 @@ class MagicVideoHook(_Identity, BaseHook):
     # -- public API ----------------------------------------------------------------------------------
     def submit(self, *, model: str | Model = Model.IMAGE_TO_VIDEO, image: Any = None, video: Any = None,
                prompt: str | None = None, template: str | None = None,
-               on_created: Callable[[str], None] | None = None) -> Generation:
+               on_created: Callable[[str, int | None], None] | None = None) -> Generation:
         """Create a generation (billed on completion). Inputs are validated first: nothing is sent if wrong.
 
-        ``on_created(generation_id)`` runs as soon as the answer names the new generation, before anything
-        else can fail, so the caller can record it durably (the submit operator writes it to the task's state
+        ``on_created(generation_id, credits_quoted)`` runs as soon as the answer names the new generation, before
+        anything else can fail, so the caller can record it durably (the submit operator writes it to the task's state
         store). Any failure once the request may have left is :class:`AmbiguousSubmitError`, never retried.
         """
         settings = self.settings
@@ -162,11 +162,11 @@ class MagicVideoHook(_Identity, BaseHook):
         raise error
 
     def _created(self, generation_id: str, payload: Mapping[str, Any], headers: Mapping[str, str],
-                 body: Mapping[str, str], on_created: Callable[[str], None] | None) -> Generation:
+                 body: Mapping[str, str], on_created: Callable[[str, int | None], None] | None) -> Generation:
         if on_created is not None:
             error: AmbiguousSubmitError | None = None
             try:
-                on_created(generation_id)
+                on_created(generation_id, credits_of(payload, headers))
             except Exception as exc:
                 error = AmbiguousSubmitError(f"{type(exc).__name__} while recording it", generation_id=generation_id)
             if error is not None:

@@ -144,7 +144,8 @@ class MagicVideoSubmitOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
-        result = result_of(event, submission)
+        # dag.test() resumes without the defer kwargs: the state store has the same record.
+        result = result_of(event, submission or TaskState(context, self.state_key).load())
         publish(self, context, result)
         return result
 
@@ -170,15 +171,12 @@ class MagicVideoSubmitOperator(BaseOperator):
         submission: dict[str, Any] = {"model": model, "template": resolve_template(self.template, model)}
         self._check_budget(context)
 
-        def record(generation_id: str) -> None:
-            submission.update(generation_id=generation_id, submitted_at=time.time())
+        def record(generation_id: str, credits_quoted: int | None) -> None:
+            submission.update(generation_id=generation_id, submitted_at=time.time(), credits_used=credits_quoted)
             state.save(submission)
 
         generation = hook.submit(model=model, image=self.image, video=self.video, prompt=self.prompt,
                                  template=submission["template"], on_created=record)
-        if generation.credits_used is not None:
-            submission["credits_used"] = generation.credits_used
-            state.save(submission)
         return submission, generation
 
     def _defer(self, context: Context, generation_id: str, submission: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from airflow_provider_magicvideo.emulator.testing import data_uri, png_bytes
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
 
-POLL = 0.2
+POLL = 1.0  # the shortest interval the operators accept
 IMAGE = data_uri(png_bytes((200, 30, 90), (64, 48)))
 IMAGES = [data_uri(png_bytes((i * 25, 120, 250 - i * 25), (64, 48))) for i in range(10)]
 RENDERS_ASSET = Asset("magicvideo://renders/x")
@@ -34,12 +34,19 @@ def _record(context: Any) -> None:
 
 
 class CrashOnceSubmitOperator(MagicVideoSubmitOperator):
-    """Dies right after the render was submitted (and its id stored), on the first try only: a worker crash."""
+    """Dies right after the API created the generation (its id already recorded), on the first try only."""
 
-    def poll_until_complete(self, external_id: Any, context: Any) -> Any:
+    def get_hook(self, context: Any) -> Any:
+        hook = super().get_hook(context)
         if context["ti"].try_number == 1:
-            raise RuntimeError(f"simulated worker crash after submitting {external_id}")
-        return super().poll_until_complete(external_id, context)
+            submit = hook.submit
+
+            def submit_then_crash(**kwargs: Any) -> Any:
+                generation = submit(**kwargs)
+                raise RuntimeError(f"simulated worker crash after submitting {generation.id}")
+
+            hook.submit = submit_then_crash
+        return hook
 
 
 def _dag(dag_id: str, **params: Any) -> DAG:
@@ -73,7 +80,7 @@ with _dag("operator_magicvideo_sensors") as sensors_dag:
                                    poke_interval=POLL, timeout=60)
     submit_for_reschedule = MagicVideoSubmitOperator(task_id="submit_for_reschedule", image="{{ params.image }}")
     sensor_reschedule = MagicVideoSensor(task_id="sensor_reschedule", generation_id=submit_for_reschedule.output,
-                                         mode="reschedule", poke_interval=0.5, timeout=60)
+                                         mode="reschedule", poke_interval=POLL, timeout=60)
     submit_for_deferred = MagicVideoSubmitOperator(task_id="submit_for_deferred", image="{{ params.image }}")
     sensor_deferred = MagicVideoSensor(task_id="sensor_deferred", generation_id=submit_for_deferred.output,
                                        deferrable=True, poke_interval=POLL, timeout=60)
@@ -125,7 +132,7 @@ with _dag("operator_magicvideo_render_error") as render_error_dag:
         render_error_dag.get_task("soft_fail_sensor_poke"), render_error_dag.get_task("soft_fail_sensor_deferred")
     ]
 
-# Renders take ~1 s; the wait allows 0.5 s.
+# The test pauses the emulator's clock, so the renders never finish; the wait allows 0.5 s.
 with _dag("operator_magicvideo_timeout") as timeout_dag:
     for deferrable in (False, True):
         MagicVideoSubmitOperator(

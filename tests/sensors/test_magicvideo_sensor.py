@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
-from airflow_provider_magicvideo.results import RESULT_KEYS
+from airflow_provider_magicvideo.generation import RESULT_KEYS
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
 from tests.dag_files.operator_support import Spy, conn_env, load_dags, tis, xcom
 
