@@ -258,6 +258,7 @@ DISPOSITIONS: dict[type[MagicVideoError], Disposition] = {
     GenerationTimeoutError:   Disposition(NEVER,         transient=False, task_retry=True),  # reconnects
     DeliveryError:            Disposition(NEVER,         transient=True,  task_retry=True),
     PermanentDeliveryError:   FINAL,
+    RenderNotCompletedError:  Disposition(NEVER,         transient=False, task_retry=True),  # FINAL on error
 }
 for _cls, _disposition in DISPOSITIONS.items():
     _cls.disposition = _disposition

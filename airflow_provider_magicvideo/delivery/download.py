@@ -180,6 +180,8 @@ class Download:
                     self._attempt()
                     break
                 except MagicVideoError as exc:
+                    # A render that is not completed stays so for this delivery: the wait belongs to the
+                    # sensor (and a task retry), not to the download loop.
                     if not exc.disposition.transient:
                         raise
                     if attempt >= self.max_attempts:

@@ -12,14 +12,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, Asset, ObjectStoragePath
 
-from airflow_provider_magicvideo import delivery
-from airflow_provider_magicvideo.delivery import DeliveryError
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook, make_client_request_id
-from airflow_provider_magicvideo.operators.deliver import (
-    MagicVideoDeliveredLink,
-    MagicVideoDeliverOperator,
-    resolve_generation_id,
-)
+from airflow_provider_magicvideo.exceptions import DeliveryError
+from airflow_provider_magicvideo.generation import resolve_generation_id
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.operators.deliver import MagicVideoDeliveredLink, MagicVideoDeliverOperator
 from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)
 from tooling.s3 import s3_client
 
@@ -38,8 +34,31 @@ def context(**ti: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
+def _public_test_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``*.magic.test`` (served by requests-mock) resolves to a public documentation address, not DNS."""
+    import socket
+
+    from airflow_provider_magicvideo.hooks import video, video_url
+
+    def resolve(host: str, port: int, **kwargs: Any) -> Any:
+        if host.endswith(".magic.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return socket.getaddrinfo(host, port, **kwargs)
+
+    def check(url: str, **kwargs: Any) -> str:
+        return video_url.check_video_url(url, resolve=resolve, **kwargs)
+
+    monkeypatch.setattr(video, "check_video_url", check)
+
+
+@pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(delivery, "_sleep", lambda seconds: None)
+    """The operator calls deliver_generation with the default (real) sleep: make it a no-op here."""
+    from airflow_provider_magicvideo.operators import deliver as module
+
+    real = module.deliver_generation
+    monkeypatch.setattr(module, "deliver_generation",
+                        lambda *args, **kwargs: real(*args, **{"sleep": lambda seconds: None, **kwargs}))
 
 
 @pytest.fixture
@@ -78,7 +97,8 @@ def test_execute_returns_and_publishes_the_result(fake_api, tmp_path):
 def test_hook_gets_a_client_request_id_from_the_task_instance(fake_api, tmp_path):
     op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
     hook = op.get_hook(context(map_index=3))
-    assert hook.client_request_id == make_client_request_id("airflow", "campaign", "deliver", "manual__2026-01-02", 3)
+    assert hook.client_request_id == op.get_hook(context(map_index=3)).client_request_id  # stable per task
+    assert hook.client_request_id != op.get_hook(context(map_index=4)).client_request_id
     op.execute(context(map_index=3))
     sent = [r.headers.get("X-Client-Request-Id") for r in fake_api["mock"].request_history
             if r.url.startswith(BASE)]
@@ -98,9 +118,11 @@ def test_generation_id_forms(value):
 
 
 @pytest.mark.parametrize("value", [None, "", {"status": "completed"}, 42])
-def test_bad_generation_id_fails_without_retry(value):
+def test_bad_generation_id_fails_without_retry(value, fake_api, tmp_path):
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id=value, destination=str(tmp_path / "v.mp4"))
     with pytest.raises(AirflowFailException, match="generation_id"):
-        resolve_generation_id(value)
+        op.execute(context())
+    assert fake_api["mock"].call_count == 0
 
 
 def test_failed_render_fails_the_task_for_good(fake_api, tmp_path):
@@ -184,7 +206,7 @@ def render(magicvideo_emulator, magicvideo_conn) -> dict[str, Any]:
     """A completed emulator render, as the dict the submit operator / sensor pushes."""
     magicvideo_conn(magicvideo_emulator.base_url)
     hook = MagicVideoHook()
-    generation = hook.wait_for_generation(hook.submit(image=png_bytes()).id, poll_interval=0.2, timeout=60)
+    generation = hook.wait_for_generation(hook.submit(image=png_bytes()).id, poll_interval=1, timeout=60)
     hook.close()
     return {"generation_id": generation.id, "status": "completed", "video_url": generation.video_url,
             "url_expires_at": None, "credits_used": generation.credits_used, "model": "magic/image-to-video",
