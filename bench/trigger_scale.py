@@ -14,7 +14,7 @@ What is measured and how: bench/results/trigger_scale.md, "Method".
 
     python -m bench.trigger_scale                      # N = 100 1000 5000, poll 5 s, render 30 s
     python -m bench.trigger_scale --n 1000 --contenders magicvideo http
-    python -m bench.trigger_scale --smoke              # N = 20, poll 0.5 s, render 2 s
+    python -m bench.trigger_scale --smoke              # N = 20, poll 1 s, render 2 s
     python -m bench.trigger_scale --n 100 1000 5000 --trigger-runner 1000   # + both triggers in TriggerRunner
     python -m bench.trigger_scale --triggerer 1000     # real `airflow triggerer` + PostgreSQL (bench/triggerer_mode.py)
 
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--sample-max-n", type=int, default=None,
                         help="skip the thread-per-render sample loop above this N (default: run it)")
-    parser.add_argument("--smoke", action="store_true", help="N=20, poll 0.5 s, render 2 s; no result files")
+    parser.add_argument("--smoke", action="store_true", help="N=20, poll 1 s, render 2 s; no result files")
     parser.add_argument("--from-results", type=Path, nargs="+", default=None, metavar="RESULT_JSON",
                         help="do not run: rebuild the table and plot from saved per-run result.json files")
     parser.add_argument("--out", type=Path, default=None, help=f"results directory (default {RESULTS})")
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-home", action="store_true", help="--triggerer: keep AIRFLOW_HOME (logs)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.n, args.poll, args.render = [20], 0.5, 2.0
+        args.n, args.poll, args.render = [20], 1.0, 2.0  # 1 s: the shortest poll MagicVideoTrigger accepts
     if args.trigger_runner == []:
         args.trigger_runner = [20] if args.smoke else [1000]
     return args

@@ -72,10 +72,10 @@ def test_ui_field_behaviour():
 
 def test_conn_fields_schema_types():
     fields = INFO["connection-types"][0]["conn-fields"]
-    assert set(fields) == {"timeout", "connect_timeout", "max_retries", "poll_interval", "wait_timeout",
-                           "max_media_bytes"}
     expected = {"timeout": "number", "connect_timeout": "number", "poll_interval": "number",
-                "wait_timeout": "number", "max_retries": "integer", "max_media_bytes": "integer"}
+                "wait_timeout": "number", "max_retries": "integer", "max_media_bytes": "integer",
+                "max_video_bytes": "integer", "allow_insecure_video_urls": "boolean"}
+    assert set(fields) == set(expected)
     for name, field in fields.items():
         assert field["label"]
         assert field["schema"]["type"] == [expected[name], "null"], name
@@ -91,6 +91,7 @@ def test_conn_field_defaults_match_the_hook_defaults():
     assert fields["max_retries"]["schema"]["default"] == defaults.max_retries
     assert fields["poll_interval"]["schema"]["default"] == defaults.poll_interval
     assert fields["wait_timeout"]["schema"]["default"] == defaults.wait_timeout
+    assert fields["allow_insecure_video_urls"]["schema"]["default"] is defaults.allow_insecure_video_urls is False
 
 
 @pytest.mark.parametrize("module", _python_modules())

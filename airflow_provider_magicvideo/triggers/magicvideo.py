@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -36,6 +36,11 @@ class MagicVideoTrigger(BaseTrigger):
         with exponential backoff, before the wait fails.
     """
 
+    #: The clock the deadline is measured on and the sleep between polls (replaceable in tests, so a test can
+    #: run a whole wait on a fake clock without sleeping or racing the wall clock).
+    clock: ClassVar[Callable[[], float]] = staticmethod(time.time)
+    sleep: ClassVar[Callable[[float], Awaitable[Any]]] = staticmethod(asyncio.sleep)
+
     def __init__(self, generation_id: str, end_time: str | float, conn_id: str = MagicVideoAsyncHook.default_conn_name,
                  poll_interval: float = 15.0, max_consecutive_poll_failures: int = 5,
                  client_request_id: str | None = None, submitted_at: float | None = None) -> None:
@@ -62,7 +67,7 @@ class MagicVideoTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         wait = Wait(self.generation_id, deadline=epoch_of(self.end_time), poll_interval=self.poll_interval,
                     max_consecutive_failures=self.max_consecutive_poll_failures, log=self.log,
-                    submitted_at=self.submitted_at)
+                    submitted_at=self.submitted_at, clock=self.clock)
         self.log.info("Waiting for generation %s (poll every %gs, deadline %s)", self.generation_id,
                       self.poll_interval, self.end_time)
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
@@ -82,4 +87,4 @@ class MagicVideoTrigger(BaseTrigger):
                     yield TriggerEvent({"status": "success", "generation_id": self.generation_id,
                                         "result": step.result(), "polls": wait.polls})
                     return
-                await asyncio.sleep(step)
+                await self.sleep(step)

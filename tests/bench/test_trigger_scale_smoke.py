@@ -1,4 +1,4 @@
-"""Keeps ``bench.trigger_scale`` from rotting: its --smoke mode (N=20, poll 0.5 s, render 2 s)."""
+"""Keeps ``bench.trigger_scale`` from rotting: its --smoke mode (N=20, poll 1 s, render 2 s)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_metrics_are_positive_numbers(smoke_results):
         for name, value in metrics.items():
             assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (r.contender, name, value)
         assert r.rss_peak_mb >= r.rss_base_mb
-        # every wait polled at least until its render completed (2 s render, 0.5 s poll)
+        # every wait polled at least until its render completed (2 s render, 1 s poll)
         assert r.polls >= r.n * 2, (r.contender, r.polls)
 
 

@@ -29,7 +29,7 @@ def dagbag():
 @pytest.fixture
 def fast_polls(monkeypatch):
     # The example DAGs read their poll interval at parse time; dag.test() re-parses the bundle.
-    monkeypatch.setenv("MAGICVIDEO_POLL_SECONDS", "0.3")
+    monkeypatch.setenv("MAGICVIDEO_POLL_SECONDS", "1")
 
 
 def test_every_example_dag_imports_without_errors(dagbag):

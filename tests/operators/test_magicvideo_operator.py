@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from airflow_provider_magicvideo.emulator.pytest_plugin import SESSION_CONFIG
 from airflow_provider_magicvideo.emulator.server import run_emulator
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, MagicVideoSubmitOperator
 from airflow_provider_magicvideo.generation import RESULT_KEYS
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, MagicVideoSubmitOperator
 from tests.dag_files.operator_support import Spy, all_xcoms, conn_env, failure, load_dags, tis, xcom
 
 pytestmark = pytest.mark.integration
@@ -173,6 +173,9 @@ def test_render_error_fails_without_retry(airflow_db, magicvideo_emulator, magic
 
 def test_timeout_names_the_generation(airflow_db, magicvideo_emulator, magicvideo_conn):
     magicvideo_conn(magicvideo_emulator.base_url)
+    # Held: on the paused emulator clock no render can complete, however slow the machine (the fixture's reset
+    # restarts the clock).
+    magicvideo_emulator.pause_clock()
     magicvideo_emulator.pause_clock()  # the renders cannot finish before the 0.5 s wait ends, however busy the box
     try:
         dr = run_dag(DAGS.timeout_dag)

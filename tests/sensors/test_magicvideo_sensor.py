@@ -1,7 +1,8 @@
 """MagicVideoSensor in poke, reschedule and deferrable mode, through ``dag.test()`` against the real emulator.
 
 The DAG is ``operator_magicvideo_sensors`` in tests/dag_files/operator_test_dags.py: each sensor waits on
-a render submitted just before it, so every mode really waits (renders take about a second).
+a render submitted just before it and held by the emulator until a poll has seen it pending, so every mode
+really waits.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
 from airflow_provider_magicvideo.generation import RESULT_KEYS
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
 from tests.dag_files.operator_support import Spy, conn_env, load_dags, tis, xcom
 
@@ -26,8 +28,21 @@ DAGS = load_dags()
 def sensors_run(airflow_db, magicvideo_emulator_session) -> Iterator[dict[str, Any]]:
     emulator = magicvideo_emulator_session
     emulator.reset()
+    # Every render is held (the emulator clock is paused) until a status poll has seen it pending, then
+    # released with complete_pending: each sensor's first poke finds its render pending on any machine, and
+    # nothing races the render clock. The DAG chains submit -> sensor -> next submit, so one render at a time.
+    emulator.pause_clock()
+    get_generation = MagicVideoHook.get_generation
+
+    def get_generation_then_release(hook, generation_id):
+        generation = get_generation(hook, generation_id)
+        if not generation.is_terminal:
+            emulator.complete_pending()
+        return generation
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(*conn_env(emulator.base_url))
+        mp.setattr(MagicVideoHook, "get_generation", get_generation_then_release)
         resumed = Spy(mp, MagicVideoSensor, "execute_complete")
         pokes = Spy(mp, MagicVideoSensor, "poke")
         dr = DAGS.sensors_dag.test()
@@ -65,7 +80,7 @@ def test_each_mode_really_waited(sensors_run):
     from airflow.utils.session import create_session
 
     pokes = sensors_run["pokes"].task_ids()
-    assert pokes.count("sensor_poke") >= 2  # the render was pending at the first poke
+    assert pokes.count("sensor_poke") >= 2  # the render was held pending at the first poke
     instances = tis(sensors_run["dr"])
     with create_session() as session:
         reschedules = session.scalars(select(TaskReschedule).where(

@@ -1,0 +1,120 @@
+"""Never billed twice (issue 16, item 1): failures right after a successful submit POST.
+
+Each case drives the public MagicVideoSubmitOperator with its real hook over a real socket (the emulator, or
+the scripted hostile server), simulates Airflow's retry by running ``execute`` again with the same durable
+``task_state_store``, and counts submit POSTs on the server side.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
+
+from airflow_provider_magicvideo.emulator.testing import data_uri, png_bytes
+from airflow_provider_magicvideo.exceptions import AmbiguousSubmitError
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
+from tests.security.hostile_server import json_reply
+
+IMAGE = data_uri(png_bytes((10, 200, 30), (64, 48)))
+STATE_KEY = MagicVideoSubmitOperator.state_key
+GENERATIONS = "/v2/video/generations"
+
+
+class Store(dict):
+    """A durable task_state_store: survives the task's tries (JSON values, as Airflow keeps them)."""
+
+    def __init__(self, *, fail_sets: int = 0) -> None:
+        super().__init__()
+        self.fail_sets = fail_sets
+
+    def set(self, key: str, value: Any) -> None:
+        if self.fail_sets:
+            self.fail_sets -= 1
+            raise ConnectionError("task_state_store: the API server did not answer")
+        self[key] = json.loads(json.dumps(value))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key, default)
+
+
+class FlakyTI:
+    """A task instance whose first ``fail_pushes`` XCom pushes fail (the execution API hiccups)."""
+
+    dag_id, task_id, run_id, map_index = "billing_dag", "submit", "manual__2026", -1
+
+    def __init__(self, try_number: int, fail_pushes: int = 0) -> None:
+        self.try_number = try_number
+        self.fail_pushes = fail_pushes
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        if self.fail_pushes:
+            self.fail_pushes -= 1
+            raise ConnectionError("XCom push: 503 from the execution API")
+        self.xcoms[key] = value
+
+
+def context(store: Store, ti: FlakyTI) -> dict[str, Any]:
+    return {"ti": ti, "task_state_store": store, "dag": SimpleNamespace(task_ids=["submit"]), "outlet_events": {}}
+
+
+def submit_operator() -> MagicVideoSubmitOperator:
+    return MagicVideoSubmitOperator(task_id="submit", image=IMAGE, retries=1)
+
+
+@pytest.mark.integration
+def test_a_failed_xcom_push_after_the_post_is_retried_by_reconnecting(magicvideo_emulator, magicvideo_conn):
+    # On f66ac56 the generation id reached the state store only after submit_job() returned (the mixin recorded
+    # it), and submit_job() pushed the XCom first: the failed push left no id behind, so the retry POSTed a
+    # second, billed render (total_posts == 2).
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store, op = Store(), submit_operator()
+    with pytest.raises(ConnectionError):
+        op.execute(context(store, FlakyTI(try_number=1, fail_pushes=1)))
+    recorded = store[STATE_KEY]["generation_id"]
+
+    retry = FlakyTI(try_number=2)
+    assert op.execute(context(store, retry)) == recorded  # reconnected
+    assert retry.xcoms["generation_id"] == recorded
+    stats = magicvideo_emulator.stats()
+    assert stats["total_posts"] == 1
+    assert list(stats["posts_by_client_request_id"].values()) == [1]
+
+
+@pytest.mark.parametrize("credits", [float("nan"), float("inf"), -3, "lots"])
+def test_an_unusable_credits_figure_in_the_answer_is_ignored(hostile_server, magicvideo_conn, credits):
+    # On f66ac56 parsing meta.usage.credits_used raised (ValueError/OverflowError from int(NaN)/int(inf))
+    # after the POST, outside the submit guard: the task failed with a plain, retryable error and its retry
+    # POSTed again.
+    hostile_server.route("POST", GENERATIONS, json_reply(
+        {"id": "gen-odd-credits", "status": "queued", "meta": {"usage": {"credits_used": credits}}},
+        headers={"x-aimlapi-credits-used": "Infinity"}))
+    magicvideo_conn(f"{hostile_server.url}/v2", max_retries=0)
+    store, ti = Store(), FlakyTI(try_number=1)
+    assert submit_operator().execute(context(store, ti)) == "gen-odd-credits"
+    assert store[STATE_KEY]["generation_id"] == "gen-odd-credits"
+    assert store[STATE_KEY]["credits_used"] is None
+    assert "credits_used" not in ti.xcoms
+    assert hostile_server.count("POST", GENERATIONS) == 1
+
+
+@pytest.mark.integration
+def test_a_failed_state_store_write_is_ambiguous_and_fails_without_retry(magicvideo_emulator, magicvideo_conn):
+    # On f66ac56 a failing task_state_store.set() (called after the hook's submit returned) raised the store's
+    # own ConnectionError: retryable, so Airflow's retry submitted again without knowing the first render.
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store = Store(fail_sets=1)
+    with pytest.raises(AirflowFailException) as failed:  # AirflowFailException: retries=1 is not used
+        submit_operator().execute(context(store, FlakyTI(try_number=1)))
+    cause = failed.value.__cause__
+    assert isinstance(cause, AmbiguousSubmitError)
+    generation_id = cause.generation_id
+    assert generation_id
+    assert f"Generation {generation_id} was created" in str(failed.value)
+    assert f"MagicVideoSensor(generation_id={generation_id!r})" in str(failed.value)
+    assert STATE_KEY not in store
+    assert magicvideo_emulator.stats()["total_posts"] == 1
