@@ -100,7 +100,7 @@ def find_python(version: str) -> str:
 def scrub(text: str, *roots: Path) -> str:
     """Messages in the committed table must not name this machine's paths."""
     text = re.sub(r"/\S*?/site-packages/", "<site-packages>/", text)
-    for root, label in zip(roots, ("<tmp>", ".")):
+    for root, label in zip(roots, ("<tmp>", "."), strict=False):
         text = text.replace(str(root), label)
     return re.sub(r"/tmp/[\w./-]+", "<tmp>", text)
 
@@ -224,7 +224,8 @@ def write_table(results: list[dict], total: float) -> None:
     ]
     for r in results:
         v = r.get("versions", {})
-        versions = f"Airflow {v.get('airflow', '?')}, Python {v.get('python', '?')}, common-compat {v.get('common-compat', '?')}"
+        versions = (f"Airflow {v.get('airflow', '?')}, Python {v.get('python', '?')}, "
+                    f"common-compat {v.get('common-compat', '?')}")
         cells = []
         for n in names:
             c = r["checks"].get(n)
@@ -238,7 +239,8 @@ def write_table(results: list[dict], total: float) -> None:
     lines += ["", "## Failures", ""]
     for r in results:
         bad = [f"- `{test}` ({check}): {msg}" for check, test, msg in r["failures"]]
-        bad += [f"- {n}: {c['summary']}" for n, c in r["checks"].items() if not c["ok"] and not c.get("counts", {}).get("failed")]
+        bad += [f"- {n}: {c['summary']}" for n, c in r["checks"].items()
+                if not c["ok"] and not c.get("counts", {}).get("failed")]
         if bad:
             lines += [f"### {r['cell']}", "", *bad, ""]
     if all(not r["failures"] and all(c["ok"] for c in r["checks"].values()) for r in results):

@@ -68,12 +68,13 @@ def magicvideo_conn(monkeypatch: pytest.MonkeyPatch):
 def no_shared_session_leak():
     """Fail a test that leaves a shared aiohttp session open (and clear it so the next test starts clean)."""
     from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+    from airflow_provider_magicvideo.hooks.session_pool import SessionPool
 
     yield
-    leaked = dict(MagicVideoAsyncHook._shared)
-    MagicVideoAsyncHook._shared.clear()
-    MagicVideoAsyncHook._locks.clear()
-    assert not leaked, f"shared sessions left open: {leaked}"
+    stats = MagicVideoAsyncHook.pool.stats()
+    if stats["sessions"]:
+        MagicVideoAsyncHook.pool = SessionPool()  # the next test starts clean
+    assert stats["sessions"] == 0, f"shared sessions left open: {stats}"
 
 
 @pytest.fixture

@@ -12,8 +12,11 @@ import urllib3.exceptions
 
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
+    ApiConnectionError,
     ApiError,
+    ApiStatusError,
     AuthenticationError,
+    ConnectFailedError,
     GenerationFailedError,
     GenerationNotFoundError,
     GenerationTimeoutError,
@@ -22,15 +25,15 @@ from airflow_provider_magicvideo.exceptions import (
     RateLimitError,
     RequestValidationError,
     ServerError,
-    TransportError,
-    api_error_from_response,
-    parse_retry_after,
 )
+from airflow_provider_magicvideo.hooks.transport import error_from_response as api_error_from_response
+from airflow_provider_magicvideo.hooks.transport import parse_retry_after
+from airflow_provider_magicvideo.redaction import truncate
 
 NOW = 1_700_000_000.0
 
 
-# --------------------------------------------------------------------------- api_error_from_response
+# --------------------------------------------------------------------------- transport.error_from_response
 def test_400_with_zod_issue_list_gives_field_problems():
     body = {
         "statusCode": 400,
@@ -97,9 +100,9 @@ def test_400_without_problems_has_no_list():
         (503, ServerError, None),
         (504, ServerError, None),
         (599, ServerError, None),
-        (409, ApiError, None),
-        (418, ApiError, None),
-        (422, ApiError, None),
+        (409, ApiStatusError, None),
+        (418, ApiStatusError, None),
+        (422, ApiStatusError, None),
     ],
 )
 def test_status_to_class(status, cls, hint):
@@ -121,8 +124,8 @@ def test_status_to_class(status, cls, hint):
         ("<html><body>502   Bad\nGateway</body></html>", "<html><body>502 Bad Gateway</body></html>"),
         ("[1, 2]", "[1, 2]"),
         ('"just a string"', '"just a string"'),
-        ('{"message": 42}', '{"message": 42}'),
-        ("x" * 500, "x" * 200),
+        ('{"message": 42}', None),  # a JSON object without a text message
+        ("x" * 500, truncate("x" * 500, 200)),  # cut, saying how long it was
     ],
 )
 def test_missing_non_json_and_odd_bodies(body, api_message):
@@ -130,20 +133,17 @@ def test_missing_non_json_and_odd_bodies(body, api_message):
     assert isinstance(err, ServerError)
     assert err.api_message == api_message
     assert err.request_id is None
-    assert err.path is None
     assert err.retry_after is None
     if api_message is None:
         assert "HTTP 502: no message" in str(err)
 
 
-def test_request_id_from_body_then_headers_and_path():
+def test_request_id_from_body_then_headers():
     body = json.dumps({"message": "m", "requestId": "from-body", "path": "/v2/video/generations"})
     err = api_error_from_response(404, body, {"x-inference-id": "from-header"})
     assert err.request_id == "from-body"
-    assert err.path == "/v2/video/generations"
     err = api_error_from_response(404, json.dumps({"message": "m", "path": 5}), {"X-Inference-Id": "inf-1"})
     assert err.request_id == "inf-1"
-    assert err.path is None
     assert "(requestId inf-1)" in str(err)
     err = api_error_from_response(404, "", {"X-Request-Id": "r-2", "x-inference-id": "inf-2"})
     assert err.request_id == "r-2"
@@ -219,23 +219,24 @@ def test_generation_failed_error_message():
 
 
 def test_generation_timeout_error_message():
-    err = GenerationTimeoutError("gen-9", 1000.4, "generating")
+    err = GenerationTimeoutError("gen-9", "2026-01-01T00:16:40+00:00", "generating")
     message = str(err)
-    assert message.startswith("Generation gen-9 did not complete after 1000s (last status: generating).")
+    assert message.startswith("Generation gen-9 did not complete by its deadline 2026-01-01T00:16:40+00:00 "
+                              "(last status: generating).")
     assert "MagicVideoSensor(generation_id='gen-9')" in message
     assert "instead of submitting a new render" in message
-    bare = str(GenerationTimeoutError("gen-8"))
-    assert "gen-8 did not complete." in bare
-    assert "after" not in bare.split(".")[0]
+    bare = str(GenerationTimeoutError("gen-8", "2026-01-01T00:00:00+00:00"))
+    assert "last status" not in bare
 
 
 def test_hierarchy():
     for cls in (ApiError, AmbiguousSubmitError, GenerationFailedError, GenerationTimeoutError):
         assert issubclass(cls, MagicVideoError)
-    assert issubclass(TransportError, ApiError)
-    err = TransportError("boom", request_sent=False)
-    assert err.request_sent is False
-    assert err.status_code is None
+    assert issubclass(ConnectFailedError, ApiConnectionError)
+    assert issubclass(ApiConnectionError, ApiError)
+    assert not issubclass(ApiConnectionError, ApiStatusError)
+    err = ConnectFailedError("boom")
+    assert not hasattr(err, "status_code")  # only answers have a status
 
 
 # --------------------------------------------------------------------------- the API key never leaks
@@ -281,7 +282,7 @@ def test_errors_built_from_responses_never_contain_the_api_key(
     magicvideo_conn("https://api.example.test/v2", max_retries=1)
     requests_mock.register_uri(method.upper(), "https://api.example.test/v2/video/generations", **mock)
     hook = MagicVideoHook()
-    hook._sleep = lambda seconds: None
+    hook.sleep = lambda seconds: None
     with pytest.raises(MagicVideoError) as info:
         if method == "get":
             hook.get_generation("gen-1")

@@ -1,4 +1,4 @@
-"""Generation.from_payload: every status, the unusable answers, credits/usd, URL expiry, immutability."""
+"""Generation.from_payload: every status, the unusable answers, credits, URL expiry, result(), ids."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_provider_magicvideo import generation as generation_module
-from airflow_provider_magicvideo.exceptions import UnexpectedResponseError
-from airflow_provider_magicvideo.generation import URL_LIFETIME_SECONDS, Generation, GenerationStatus
+from airflow_provider_magicvideo.exceptions import InvalidInputError, UnexpectedResponseError
+from airflow_provider_magicvideo.generation import (
+    RESULT_KEYS,
+    URL_LIFETIME_SECONDS,
+    Generation,
+    GenerationStatus,
+    resolve_generation_id,
+)
 
 VIDEO_URL = (
     "https://cdn.example.com/renders/f_X.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -31,7 +37,7 @@ def test_pending_statuses(status):
     assert gen.id == "f_X_2W"
     assert gen.status is GenerationStatus(status)
     assert gen.raw_status == status
-    assert gen.is_pending and not gen.is_terminal
+    assert not gen.is_terminal
     assert gen.video_url is None and gen.url_expires_at is None
     assert gen.error_name is None and gen.error_message is None
 
@@ -45,7 +51,7 @@ def test_status_is_case_and_space_tolerant():
 def test_completed_with_video_url():
     gen = Generation.from_payload({"id": "g1", "status": "completed", "video": {"url": VIDEO_URL}})
     assert gen.status is GenerationStatus.COMPLETED
-    assert gen.is_terminal and not gen.is_pending
+    assert gen.is_terminal
     assert gen.video_url == VIDEO_URL
 
 
@@ -70,7 +76,14 @@ def test_error_variants():
 def test_generation_id_falls_back_to_the_requested_one():
     gen = Generation.from_payload({"status": "queued"}, generation_id="asked-for")
     assert gen.id == "asked-for"
-    assert Generation.from_payload({"id": "given", "status": "queued"}, generation_id="asked").id == "given"
+    assert Generation.from_payload({"id": "asked", "status": "queued"}, generation_id="asked").id == "asked"
+
+
+def test_another_generations_id_is_a_failed_poll():
+    with pytest.raises(UnexpectedResponseError, match=r"status request for asked with another generation's id"):
+        Generation.from_payload({"id": "given", "status": "completed", "video": {"url": VIDEO_URL}},
+                                generation_id="asked")
+    assert UnexpectedResponseError.disposition.transient
 
 
 def test_unknown_status_is_pending_and_warned_once_per_string(caplog):
@@ -79,7 +92,7 @@ def test_unknown_status_is_pending_and_warned_once_per_string(caplog):
         gen = Generation.from_payload({"id": "g", "status": "upscaling"})
         assert gen.status is GenerationStatus.UNKNOWN
         assert gen.raw_status == "upscaling"
-        assert gen.is_pending and not gen.is_terminal
+        assert not gen.is_terminal
     Generation.from_payload({"id": "g", "status": "postprocessing"})
     Generation.from_payload({"id": "g", "status": "upscaling"})
     warnings = [r for r in caplog.records if r.name == "airflow_provider_magicvideo.generation"]
@@ -121,21 +134,20 @@ def test_credits_from_meta_usage():
 
 
 @pytest.mark.parametrize(
-    ("payload_meta", "headers", "credits", "usd"),
+    ("payload_meta", "headers", "credits"),
     [
-        (None, {"X-AIMLAPI-Credits-Used": "1050000", "x-aimlapi-usd-spent": "2.1"}, 1050000, 2.1),
-        ({"usage": {}}, {"x-aimlapi-credits-used": "12.0"}, 12, None),
-        ({"usage": "n/a"}, {}, None, None),
-        ("odd", {"x-aimlapi-credits-used": "lots", "x-aimlapi-usd-spent": "?"}, None, None),
+        (None, {"X-AIMLAPI-Credits-Used": "1050000"}, 1050000),
+        ({"usage": {}}, {"x-aimlapi-credits-used": "12.0"}, 12),
+        ({"usage": "n/a"}, {}, None),
+        ("odd", {"x-aimlapi-credits-used": "lots"}, None),
     ],
 )
-def test_credits_and_usd_from_headers(payload_meta, headers, credits, usd):
+def test_credits_from_headers(payload_meta, headers, credits):
     payload = {"id": "g", "status": "queued"}
     if payload_meta is not None:
         payload["meta"] = payload_meta
     gen = Generation.from_payload(payload, headers=headers)
     assert gen.credits_used == credits
-    assert gen.usd_spent == usd
 
 
 def test_request_id_from_headers():
@@ -167,19 +179,41 @@ def test_url_expires_at_fallback_is_600s_from_now(url):
 
 
 def test_generation_is_immutable():
-    payload = {"id": "g", "status": "queued", "meta": {"usage": {"credits_used": 1}}}
-    gen = Generation.from_payload(payload)
+    gen = Generation.from_payload({"id": "g", "status": "queued", "meta": {"usage": {"credits_used": 1}}})
     with pytest.raises(dataclasses.FrozenInstanceError):
         gen.status = GenerationStatus.COMPLETED  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        gen.raw["status"] = "completed"  # type: ignore[index]
-    payload["status"] = "completed"  # the caller's dict is copied, not shared
-    assert gen.raw["status"] == "queued"
-    assert "raw=" not in repr(gen)
     same = {"id": "g", "status": "queued", "meta": {"usage": {"credits_used": 1}}, "x": 1}
-    assert Generation.from_payload(same) == gen  # raw is not compared
+    assert Generation.from_payload(same) == gen  # unknown fields are not kept
 
 
 def test_status_properties():
     assert {s for s in GenerationStatus if s.is_terminal} == {GenerationStatus.COMPLETED, GenerationStatus.ERROR}
-    assert GenerationStatus.UNKNOWN.is_pending
+    assert not GenerationStatus.UNKNOWN.is_terminal
+
+
+def test_result_is_the_downstream_dict():
+    gen = Generation.from_payload({"id": "g1", "status": "completed", "video": {"url": VIDEO_URL},
+                                   "meta": {"usage": {"credits_used": 7}}})
+    result = gen.result(model="magic/image-to-video", template="Art Gallery")
+    assert tuple(result) == RESULT_KEYS
+    assert result == {"generation_id": "g1", "status": "completed", "video_url": VIDEO_URL,
+                      "url_expires_at": "2025-01-02T03:14:05+00:00", "credits_used": 7,
+                      "model": "magic/image-to-video", "template": "Art Gallery"}
+    assert gen.result(credits_used=9)["credits_used"] == 9
+    assert Generation.from_payload({"id": "g", "status": "queued"}).result()["url_expires_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("gen-1", "gen-1"), ("  gen-1 ", "gen-1"), ({"generation_id": "gen-2"}, "gen-2"), ({"id": "gen-3"}, "gen-3"),
+     ('{"generation_id": "gen-4", "status": "completed"}', "gen-4"),
+     ("{'generation_id': 'gen-5', 'credits_used': None}", "gen-5")],
+)
+def test_resolve_generation_id(value, expected):
+    assert resolve_generation_id(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "None", "null", 42, {"status": "x"}, ["gen-1"]])
+def test_resolve_generation_id_refuses(value):
+    with pytest.raises(InvalidInputError, match=r"^generation_id: .* is not a generation id"):
+        resolve_generation_id(value)

@@ -27,12 +27,13 @@ from airflow_provider_magicvideo.exceptions import (
     InvalidInputError,
     MagicVideoError,
     RequestValidationError,
+    Resend,
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
 from airflow_provider_magicvideo.hooks.polling import Wait
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
 from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
-from airflow_provider_magicvideo.hooks.settings import ApiSettings, positive_number
+from airflow_provider_magicvideo.hooks.settings import MIN_POLL_INTERVAL, USER_AGENT, ApiSettings, positive_number
 from airflow_provider_magicvideo.hooks.submission import build_submit_body, make_client_request_id
 from airflow_provider_magicvideo.hooks.transport import (
     connection_error_async,
@@ -81,6 +82,9 @@ class MagicVideoHook(_Identity, BaseHook):
         super().__init__()
         self._init_identity(conn_id, client_request_id)
         self.sleep: Callable[[float], None] = time.sleep
+        #: The wall clock of :meth:`wait_for_generation` (its deadline and the not-found grace); swap it with
+        #: ``sleep`` for a fake clock in tests.
+        self.clock: Callable[[], float] = time.time
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class MagicVideoHook(_Identity, BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         session = requests.Session()
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         # No urllib3-level retries: the policy decides, and must see each failure.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
         session.mount("https://", adapter)
@@ -153,8 +158,11 @@ class MagicVideoHook(_Identity, BaseHook):
                 raise AmbiguousSubmitError("the answer names no generation id",
                                            client_request_id=self.client_request_id)
             generation_id = generation_id.strip()
-        except MagicVideoError:
-            raise
+        except MagicVideoError as exc:
+            if exc.disposition.resend is not Resend.IF_IDEMPOTENT:
+                raise
+            # e.g. a 2xx whose body is not JSON: the POST was answered, so a billed render may exist.
+            error = AmbiguousSubmitError(type(exc).__name__, client_request_id=self.client_request_id)
         except Exception as exc:  # e.g. a library error after the bytes went out
             error = AmbiguousSubmitError(type(exc).__name__, client_request_id=self.client_request_id)
         else:
@@ -190,11 +198,13 @@ class MagicVideoHook(_Identity, BaseHook):
                             timeout: float | None = None, max_consecutive_poll_failures: int = 5,
                             submitted_at: float | None = None) -> Generation:
         """Block until the generation completes and return it; raise on ``error`` or after ``timeout`` seconds."""
-        interval = self.settings.poll_interval if poll_interval is None else poll_interval
+        interval = self.settings.poll_interval if poll_interval is None else positive_number(
+            poll_interval, "poll_interval", minimum=MIN_POLL_INTERVAL, maximum=3600, error=InvalidInputError)
         limit = self.settings.wait_timeout if timeout is None else positive_number(
             timeout, "timeout", maximum=7 * 86_400, error=InvalidInputError)
-        wait = Wait(generation_id, deadline=time.time() + limit, poll_interval=interval, log=self.log,
-                    max_consecutive_failures=max_consecutive_poll_failures, submitted_at=submitted_at)
+        wait = Wait(generation_id, deadline=self.clock() + limit, poll_interval=interval, log=self.log,
+                    max_consecutive_failures=max_consecutive_poll_failures, submitted_at=submitted_at,
+                    clock=self.clock)
         while True:
             try:
                 outcome: Generation | MagicVideoError = self.get_generation(generation_id)

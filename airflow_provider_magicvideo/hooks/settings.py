@@ -81,9 +81,12 @@ def check_api_key(key: str | None, conn_id: str) -> str:
                                     "API key; copy the key again.")
     try:
         key.encode("latin-1")
-    except UnicodeEncodeError:
+        sendable = True
+    except UnicodeEncodeError:  # its text quotes the key: raise outside the handler, so no __context__ keeps it
+        sendable = False
+    if not sendable:
         raise ConnectionConfigError(f"password: the API key of connection {conn_id!r} contains characters that "
-                                    "cannot be sent in an HTTP header; copy the key again.") from None
+                                    "cannot be sent in an HTTP header; copy the key again.")
     return key
 
 

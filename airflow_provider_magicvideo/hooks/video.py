@@ -81,6 +81,9 @@ def open_video(session: requests.Session, settings: ApiSettings, url: str, *, of
         except RefusedVideoUrl as exc:
             error: Exception = _refused(exc)
             break
+        except OSError as exc:  # the host did not resolve: nothing was sent, another attempt may work
+            error = connection_error_sync(exc, "video download")
+            break
         try:
             resp = session.get(url, headers=headers, stream=True, timeout=settings.timeouts, allow_redirects=False)
         except requests.RequestException as exc:

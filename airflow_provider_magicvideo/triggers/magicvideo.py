@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -38,8 +38,8 @@ class MagicVideoTrigger(BaseTrigger):
 
     #: The clock the deadline is measured on and the sleep between polls (replaceable in tests, so a test can
     #: run a whole wait on a fake clock without sleeping or racing the wall clock).
-    clock: ClassVar[Callable[[], float]] = staticmethod(time.time)
-    sleep: ClassVar[Callable[[float], Awaitable[Any]]] = staticmethod(asyncio.sleep)
+    clock = staticmethod(time.time)
+    sleep = staticmethod(asyncio.sleep)
 
     def __init__(self, generation_id: str, end_time: str | float, conn_id: str = MagicVideoAsyncHook.default_conn_name,
                  poll_interval: float = 15.0, max_consecutive_poll_failures: int = 5,

@@ -36,7 +36,7 @@ def conn(magicvideo_conn) -> Callable[..., str]:
     """``magicvideo_default`` pointing at the fake API; extras override the fast test defaults."""
 
     def _set(conn_id: str = "magicvideo_default", base_url: str = BASE_URL, **extra) -> str:
-        extra = {"max_retries": 3, "poll_interval": 0.01, **extra}
+        extra = {"max_retries": 3, "poll_interval": 1, **extra}
         return magicvideo_conn(base_url, conn_id=conn_id, **extra)
 
     _set()
@@ -49,7 +49,7 @@ def hook(conn, sleeps):
     from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 
     hook = MagicVideoHook(client_request_id="dag_1:task_1:run_1:1")
-    hook._sleep = sleeps
+    hook.sleep = sleeps
     hook._log = logging.getLogger(HOOK_LOGGER)
     yield hook
     hook.close()

@@ -8,7 +8,7 @@ VIDEO_URL = (
     "https://cdn.magic.test/renders/gen-1.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
     "&X-Amz-Date=20250102T030405Z&X-Amz-Expires=600&X-Amz-Signature=deadbeef"
 )
-MP4_BYTES = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41" + b"\x00" * 64
+MP4_BYTES = b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41" + b"\x00\x00\x00\x48moov" + b"\x00" * 64
 CLIENT_REQUEST_ID_RE = r"[A-Za-z0-9._:-]{1,128}"
 HOOK_LOGGER = "tests.magicvideo.hook"
 

@@ -11,23 +11,21 @@ import aiohttp
 import pytest
 
 from airflow_provider_magicvideo.exceptions import (
-    ApiError,
+    ApiConnectionError,
+    ApiStatusError,
     AuthenticationError,
+    ConnectFailedError,
     GenerationNotFoundError,
     InsufficientCreditsError,
     RateLimitError,
     RequestValidationError,
     ServerError,
-    TransportError,
     UnexpectedResponseError,
 )
 from airflow_provider_magicvideo.generation import GenerationStatus
-from airflow_provider_magicvideo.hooks.magicvideo import (
-    USER_AGENT,
-    MagicVideoAsyncHook,
-    _transport_error_async,
-)
-from tests.hooks.support import BASE_URL, CLIENT_REQUEST_ID_RE, GENERATIONS_URL, VIDEO_URL, payload
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+from airflow_provider_magicvideo.hooks.transport import connection_error_async
+from tests.hooks.support import CLIENT_REQUEST_ID_RE, GENERATIONS_URL, VIDEO_URL, payload
 
 STATUS_URL = re.compile(rf"^{re.escape(GENERATIONS_URL)}\?generation_id=gen-1$")
 
@@ -44,7 +42,7 @@ def make_hook(conn, async_sleeps):
 
     def _make(conn_id: str = "magicvideo_default", **kwargs) -> MagicVideoAsyncHook:
         hook = MagicVideoAsyncHook(conn_id, **kwargs)
-        hook._sleep = fake_sleep
+        hook.sleep = fake_sleep
         return hook
 
     return _make
@@ -92,7 +90,7 @@ def test_default_client_request_id(conn):
         (401, AuthenticationError, 1),
         (403, InsufficientCreditsError, 1),
         (404, GenerationNotFoundError, 1),
-        (418, ApiError, 1),
+        (418, ApiStatusError, 1),
         (429, RateLimitError, 4),
         (500, ServerError, 4),
         (504, ServerError, 4),
@@ -128,9 +126,9 @@ async def test_retries_with_recorded_async_sleeps(make_hook, mocked, async_sleep
 async def test_transport_errors_exhausted(make_hook, mocked):
     mocked.get(STATUS_URL, exception=TimeoutError(), repeat=True)
     async with make_hook() as hook:
-        with pytest.raises(TransportError) as info:
+        with pytest.raises(ApiConnectionError) as info:
             await hook.aget_generation("gen-1")
-    assert info.value.request_sent is True
+    assert type(info.value) is ApiConnectionError  # maybe sent, not ConnectFailedError
     assert info.value.client_request_id == hook.client_request_id
     assert len(_requests(mocked)) == 4
 
@@ -144,6 +142,10 @@ async def test_non_json_body(make_hook, mocked):
 
 
 # --------------------------------------------------------------------------- the shared session
+def _users() -> dict[str, int]:
+    return MagicVideoAsyncHook.pool.stats()["users"]
+
+
 async def test_async_with_shares_one_session_per_connection(conn, make_hook, mocked):
     conn("magicvideo_other")
     mocked.get(STATUS_URL, payload=payload("queued"), repeat=True)
@@ -153,53 +155,37 @@ async def test_async_with_shares_one_session_per_connection(conn, make_hook, moc
     other = make_hook("magicvideo_other")
     await other.__aenter__()
     try:
-        session = hooks[0]._entered.session
-        assert all(hook._entered.session is session for hook in hooks)
-        assert hooks[0]._entered is hooks[-1]._entered
-        assert hooks[0]._entered.users == 20
-        assert other._entered.session is not session
+        assert MagicVideoAsyncHook.pool.stats() == {
+            "sessions": 2, "users": {"magicvideo_default": 20, "magicvideo_other": 1}}
         results = await asyncio.gather(*(hook.aget_generation("gen-1") for hook in hooks))
         assert {r.status for r in results} == {GenerationStatus.QUEUED}
-        assert len(MagicVideoAsyncHook._shared) == 2
-
+        assert _users()["magicvideo_default"] == 20  # calls inside ``async with`` take no extra lease
         for hook in hooks[:-1]:
             await hook.__aexit__(None, None, None)
-            assert hook._entered is None
-        assert not session.closed  # one user is left
-        await hooks[-1].__aexit__(None, None, None)
-        assert session.closed  # the last user closed it
-        assert len(MagicVideoAsyncHook._shared) == 1
-        assert not other._entered.session.closed
+        assert _users() == {"magicvideo_default": 1, "magicvideo_other": 1}
+        await hooks[-1].__aexit__(None, None, None)  # the last user closes it
+        assert _users() == {"magicvideo_other": 1}
     finally:
         await other.__aexit__(None, None, None)
-    assert MagicVideoAsyncHook._shared == {}
+    assert MagicVideoAsyncHook.pool.stats() == {"sessions": 0, "users": {}}
 
 
-async def test_a_new_session_after_the_last_user_left(make_hook, mocked):
-    async with make_hook() as hook:
-        first = hook._entered.session
-    async with make_hook() as hook:
-        second = hook._entered.session
-    assert first.closed
-    assert second is not first
-
-
-async def test_session_is_configured_from_the_connection(conn, make_hook):
+async def test_request_timeouts_and_headers_come_from_the_connection(conn, make_hook, mocked, api_key):
     conn(timeout=12, connect_timeout=4)
+    mocked.get(STATUS_URL, payload=payload("queued"))
     async with make_hook() as hook:
-        session = hook._entered.session
-        assert session.timeout.sock_read == 12
-        assert session.timeout.sock_connect == 4
-        assert session.headers["User-Agent"] == USER_AGENT
-        assert session.connector.limit == MagicVideoAsyncHook.connection_limit
+        await hook.aget_generation("gen-1")
+    (call,) = _requests(mocked)
+    assert call.kwargs["timeout"].sock_read == 12
+    assert call.kwargs["timeout"].sock_connect == 4
+    assert call.kwargs["headers"]["Authorization"] == f"Bearer {api_key}"
 
 
 async def test_standalone_call_opens_and_closes_its_session(make_hook, mocked):
     mocked.get(STATUS_URL, payload=payload("waiting"))
     hook = make_hook()
     assert (await hook.aget_generation("gen-1")).status is GenerationStatus.WAITING
-    assert hook._entered is None
-    assert MagicVideoAsyncHook._shared == {}
+    assert MagicVideoAsyncHook.pool.stats()["sessions"] == 0
 
 
 async def test_standalone_call_closes_its_session_on_error(make_hook, mocked):
@@ -207,7 +193,7 @@ async def test_standalone_call_closes_its_session_on_error(make_hook, mocked):
     hook = make_hook()
     with pytest.raises(AuthenticationError):
         await hook.aget_generation("gen-1")
-    assert MagicVideoAsyncHook._shared == {}
+    assert MagicVideoAsyncHook.pool.stats()["sessions"] == 0
 
 
 def test_no_unclosed_session_warning(make_hook, mocked, caplog):
@@ -218,7 +204,6 @@ def test_no_unclosed_session_warning(make_hook, mocked, caplog):
             await one.aget_generation("gen-1")
             await two.aget_generation("gen-1")
         await make_hook().aget_generation("gen-1")
-        await make_hook().asettings()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -226,17 +211,6 @@ def test_no_unclosed_session_warning(make_hook, mocked, caplog):
         gc.collect()
     texts = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     assert not [t for t in texts if "Unclosed" in t], texts
-
-
-async def test_asettings(conn, make_hook):
-    conn(poll_interval=3, wait_timeout=90)
-    hook = make_hook()
-    settings = await hook.asettings()
-    assert settings.base_url == BASE_URL
-    assert (settings.poll_interval, settings.wait_timeout) == (3.0, 90.0)
-    assert MagicVideoAsyncHook._shared == {}  # standalone: released again
-    async with hook:
-        assert await hook.asettings() is hook._entered.settings
 
 
 async def test_aexit_without_aenter_is_harmless(make_hook):
@@ -263,8 +237,9 @@ def _connector_error() -> aiohttp.ClientConnectorError:
     ],
 )
 def test_transport_classification(exc, sent):
-    err = _transport_error_async(exc, "status request")
-    assert err.request_sent is sent
+    err = connection_error_async(exc, "status request")
+    assert isinstance(err, ConnectFailedError) is not sent
+    assert isinstance(err, ApiConnectionError)
     assert type(exc).__name__ in str(err)
     assert ("could not connect" if not sent else "no answer") in str(err)
 
@@ -277,24 +252,12 @@ async def test_connector_error_is_retried_for_status(make_hook, mocked, async_sl
     assert len(async_sleeps) == 1
 
 
-async def test_a_closed_shared_session_is_replaced_and_the_stale_user_leaves_it_alone(make_hook, mocked):
-    mocked.get(STATUS_URL, payload=payload("queued"), repeat=True)
-    stale = make_hook()
-    await stale.__aenter__()
-    old = stale._entered.session
-    await old.close()  # e.g. closed behind our back
-    async with make_hook() as fresh:
-        new = fresh._entered.session
-        assert new is not old and not new.closed
-        await stale.__aexit__(None, None, None)  # must not drop or close the fresh session
-        assert not new.closed
-        assert (await fresh.aget_generation("gen-1")).status is GenerationStatus.QUEUED
-    assert new.closed
-
-
-async def test_extras_without_async_helper_in_common_compat(conn, make_hook, monkeypatch):
+async def test_extras_without_async_helper_in_common_compat(conn, make_hook, mocked, monkeypatch):
     import airflow.providers.common.compat.connection as compat_connection
 
     monkeypatch.delattr(compat_connection, "get_async_extra_dejson", raising=False)
-    conn(poll_interval=4)
-    assert (await make_hook().asettings()).poll_interval == 4.0
+    conn(timeout=4)
+    mocked.get(STATUS_URL, payload=payload("queued"))
+    await make_hook().aget_generation("gen-1")
+    (call,) = _requests(mocked)
+    assert call.kwargs["timeout"].sock_read == 4

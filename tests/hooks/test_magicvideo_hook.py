@@ -1,12 +1,13 @@
-"""MagicVideoHook (sync, requests): submit, status, retries, the ambiguous-submit rule, waiting, downloads."""
+"""MagicVideoHook (sync, requests): submit, status, retries, the ambiguous-submit rule, waiting, downloads,
+and the connection settings it validates before any request."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import logging
+import pathlib
 import re
-import types
 
 import pytest
 import requests
@@ -14,37 +15,35 @@ import urllib3.exceptions
 
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
-    ApiError,
+    ApiConnectionError,
+    ApiStatusError,
     AuthenticationError,
+    ConnectFailedError,
     ConnectionConfigError,
-    EmptyMediaError,
     GenerationFailedError,
     GenerationNotFoundError,
     GenerationTimeoutError,
     InsufficientCreditsError,
     InvalidInputError,
+    MediaError,
     MediaTooLargeError,
     RateLimitError,
     RequestValidationError,
     ServerError,
-    TransportError,
     UnexpectedResponseError,
     UnknownModelError,
     UnknownTemplateError,
-    UnsupportedMediaTypeError,
     VideoUrlExpiredError,
 )
 from airflow_provider_magicvideo.generation import GenerationStatus
-from airflow_provider_magicvideo.hooks import magicvideo as hook_module
-from airflow_provider_magicvideo.hooks.magicvideo import (
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.hooks.settings import (
     DEFAULT_BASE_URL,
     USER_AGENT,
     ApiSettings,
-    MagicVideoHook,
-    build_submit_body,
-    make_client_request_id,
     normalize_base_url,
 )
+from airflow_provider_magicvideo.hooks.submission import build_submit_body, make_client_request_id
 from tests.hooks.support import (
     BASE_URL,
     CLIENT_REQUEST_ID_RE,
@@ -160,12 +159,12 @@ def test_default_client_request_id_is_valid_and_unique(conn):
         ({"image": IMAGE_URL, "model": "magic/image-to-music"}, UnknownModelError),
         ({"model": "magic/video-to-video", "video": "https://x.test/a.mp4", "template": "Digital Float"},
          UnknownTemplateError),
-        ({}, EmptyMediaError),
-        ({"image": ""}, EmptyMediaError),
-        ({"image": b"GIF89a\x01\x00\x01\x00"}, UnsupportedMediaTypeError),
-        ({"image": 12345}, UnsupportedMediaTypeError),
-        ({"model": "magic/video-to-video", "video": b"\x89PNG\r\n\x1a\n0000"}, UnsupportedMediaTypeError),
-        ({"model": "magic/video-to-video"}, EmptyMediaError),
+        ({}, MediaError),
+        ({"image": ""}, MediaError),
+        ({"image": b"GIF89a\x01\x00\x01\x00"}, MediaError),
+        ({"image": 12345}, MediaError),
+        ({"model": "magic/video-to-video", "video": b"\x89PNG\r\n\x1a\n0000"}, MediaError),
+        ({"model": "magic/video-to-video"}, MediaError),
         ({"image": IMAGE_URL, "prompt": "a cat"}, InvalidInputError),
         ({"image": IMAGE_URL, "video": "https://x.test/a.mp4"}, InvalidInputError),
         ({"model": "magic/text-to-video", "image": IMAGE_URL, "prompt": "x"}, InvalidInputError),
@@ -233,7 +232,7 @@ def test_get_generation_fills_in_a_missing_id(hook, requests_mock):
         (401, {"message": "Invalid API key"}, AuthenticationError, 1),
         (403, {"message": "Insufficient credits"}, InsufficientCreditsError, 1),
         (404, {"message": "Generation not found"}, GenerationNotFoundError, 1),
-        (409, {"message": "Conflict"}, ApiError, 1),
+        (409, {"message": "Conflict"}, ApiStatusError, 1),
         (429, {"message": "Too many requests"}, RateLimitError, 4),
         (500, {"message": "boom"}, ServerError, 4),
         (503, None, ServerError, 4),
@@ -286,9 +285,9 @@ def test_get_retries_transport_errors(hook, requests_mock, exc):
 
 def test_get_transport_errors_exhausted(conn, hook, requests_mock):
     requests_mock.get(GENERATIONS_URL, exc=requests.exceptions.ReadTimeout)
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(ApiConnectionError) as info:
         hook.get_generation("gen-1")
-    assert info.value.request_sent is True
+    assert type(info.value) is ApiConnectionError  # maybe sent: not a ConnectFailedError
     assert "no answer (ReadTimeout)" in str(info.value)
     assert requests_mock.call_count == 4
 
@@ -296,7 +295,7 @@ def test_get_transport_errors_exhausted(conn, hook, requests_mock):
 def test_max_retries_extra(conn, requests_mock, sleeps):
     conn(max_retries=1)
     hook = MagicVideoHook()
-    hook._sleep = sleeps
+    hook.sleep = sleeps
     requests_mock.get(GENERATIONS_URL, status_code=502)
     with pytest.raises(ServerError):
         hook.get_generation("gen-1")
@@ -384,7 +383,7 @@ def test_post_client_errors_are_not_retried(hook, requests_mock, status, error):
 
 # ================================================================================================ waiting
 class FakeClock:
-    """Replaces the hook module's ``time``: sleeping advances the clock instantly."""
+    """A wall clock that sleeping advances instantly (the hook's public ``clock`` and ``sleep``)."""
 
     def __init__(self, start: float = 1_000.0):
         self.now = start
@@ -393,19 +392,19 @@ class FakeClock:
     def time(self) -> float:
         return self.now
 
-    monotonic = time
-
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
 
+    def attach(self, hook: MagicVideoHook) -> MagicVideoHook:
+        hook.clock, hook.sleep = self.time, self.sleep
+        return hook
+
 
 @pytest.fixture
-def clock(monkeypatch, hook) -> FakeClock:
+def clock(hook) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(hook_module, "time", types.SimpleNamespace(time=fake.time, monotonic=fake.monotonic,
-                                                                   sleep=fake.sleep))
-    hook._sleep = fake.sleep
+    fake.attach(hook)
     return fake
 
 
@@ -438,27 +437,18 @@ def test_wait_times_out_naming_the_id(hook, clock, requests_mock):
     assert requests_mock.call_count == 5
 
 
-def test_wait_uses_connection_defaults(conn, clock, hook, requests_mock):
+def test_wait_uses_connection_defaults(conn, clock, requests_mock):
     conn(poll_interval=7, wait_timeout=20)
-    hook.__dict__.pop("settings", None)  # re-read the connection
+    hook = clock.attach(MagicVideoHook())
     requests_mock.get(GENERATIONS_URL, json=payload("queued"))
     with pytest.raises(GenerationTimeoutError):
         hook.wait_for_generation("gen-1")
     assert clock.slept == [7, 7, 6]
 
 
-def test_wait_deadline_wins_over_timeout(hook, clock, requests_mock):
-    requests_mock.get(GENERATIONS_URL, json=payload("waiting"))
-    with pytest.raises(GenerationTimeoutError):
-        hook.wait_for_generation("gen-1", poll_interval=1, timeout=10_000, deadline=clock.now - 1)
-    assert requests_mock.call_count == 1
-    assert clock.slept == []
-
-
 def test_wait_tolerates_n_failed_polls(conn, clock, requests_mock):
     conn(max_retries=0)
-    hook = MagicVideoHook()
-    hook._sleep = clock.sleep
+    hook = clock.attach(MagicVideoHook())
     requests_mock.get(GENERATIONS_URL, [
         {"status_code": 503}, {"text": "<html>not json</html>"}, {"status_code": 502},
         {"json": payload("completed")},
@@ -471,8 +461,7 @@ def test_wait_tolerates_n_failed_polls(conn, clock, requests_mock):
 
 def test_wait_fails_on_n_plus_one_failed_polls(conn, clock, requests_mock):
     conn(max_retries=1)
-    hook = MagicVideoHook()
-    hook._sleep = clock.sleep
+    hook = clock.attach(MagicVideoHook())
     requests_mock.get(GENERATIONS_URL, status_code=503)
     with pytest.raises(ServerError):
         hook.wait_for_generation("gen-1", poll_interval=1, timeout=10_000, max_consecutive_poll_failures=3)
@@ -481,8 +470,7 @@ def test_wait_fails_on_n_plus_one_failed_polls(conn, clock, requests_mock):
 
 def test_wait_failure_counter_resets_after_a_good_poll(conn, clock, requests_mock):
     conn(max_retries=0)
-    hook = MagicVideoHook()
-    hook._sleep = clock.sleep
+    hook = clock.attach(MagicVideoHook())
     requests_mock.get(GENERATIONS_URL, [
         {"status_code": 500}, {"status_code": 500}, {"json": payload("generating")},
         {"status_code": 500}, {"status_code": 500}, {"json": payload("completed")},
@@ -549,58 +537,79 @@ def test_test_connection_without_key(monkeypatch, requests_mock):
 
 def test_ui_field_behaviour():
     behaviour = MagicVideoHook.get_ui_field_behaviour()
-    assert behaviour["hidden-fields"] == ["login", "schema", "port"]
+    assert behaviour["hidden_fields"] == ["login", "schema", "port"]
     assert behaviour["relabeling"]["password"] == "API key"
 
 
+def test_ui_field_behaviour_validates_against_airflows_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    import airflow
+
+    schema_file = pathlib.Path(airflow.__file__).parent / "customized_form_field_behaviours.schema.json"
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(MagicVideoHook.get_ui_field_behaviour(), schema)  # raises ValidationError if not
+
+
 # ================================================================================================ open_video
-def test_open_video_streams_without_the_api_key(hook, requests_mock):
-    requests_mock.get(VIDEO_URL, content=MP4_BYTES, headers={"Content-Type": "video/mp4"})
-    response = hook.open_video(VIDEO_URL)
-    try:
-        assert b"".join(response.iter_content(16)) == MP4_BYTES
-    finally:
-        response.close()
+# A public IP literal: the SSRF guard resolves host names, and the tests must not depend on DNS.
+PUBLIC_VIDEO_URL = VIDEO_URL.replace("cdn.magic.test", "93.184.215.14")
+
+
+def test_open_video_streams_without_the_api_key(hook, requests_mock, api_key):
+    requests_mock.get(PUBLIC_VIDEO_URL, content=MP4_BYTES,
+                      headers={"Content-Type": "video/mp4", "Content-Length": str(len(MP4_BYTES))})
+    with hook.open_video(PUBLIC_VIDEO_URL) as stream:
+        assert (stream.start, stream.total) == (0, len(MP4_BYTES))
+        assert b"".join(stream.chunks(16)) == MP4_BYTES
     sent = requests_mock.last_request.headers
     assert "Authorization" not in sent
+    assert api_key not in repr(dict(sent))
     assert "Range" not in sent
     assert sent["User-Agent"] == USER_AGENT
 
 
 def test_open_video_resumes_with_range(hook, requests_mock):
-    requests_mock.get(VIDEO_URL, status_code=206, content=MP4_BYTES[10:])
-    response = hook.open_video(VIDEO_URL, offset=10)
-    assert response.status_code == 206
+    requests_mock.get(PUBLIC_VIDEO_URL, status_code=206, content=MP4_BYTES[10:],
+                      headers={"Content-Range": f"bytes 10-{len(MP4_BYTES) - 1}/{len(MP4_BYTES)}"})
+    with hook.open_video(PUBLIC_VIDEO_URL, offset=10) as stream:
+        assert (stream.start, stream.total) == (10, len(MP4_BYTES))
+        assert b"".join(stream.chunks(1024)) == MP4_BYTES[10:]
     assert requests_mock.last_request.headers["Range"] == "bytes=10-"
     assert "Authorization" not in requests_mock.last_request.headers
-    response.close()
 
 
 def test_open_video_expired_presigned_url(hook, requests_mock):
     xml = ("<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
            "<Message>Request has expired</Message><X-Amz-Expires>600</X-Amz-Expires></Error>")
-    requests_mock.get(VIDEO_URL, status_code=403, text=xml)
+    requests_mock.get(PUBLIC_VIDEO_URL, status_code=403, text=xml)
     with pytest.raises(VideoUrlExpiredError) as info:
-        hook.open_video(VIDEO_URL)
+        hook.open_video(PUBLIC_VIDEO_URL)
     assert info.value.status_code == 403
     assert "Video URL refused with HTTP 403: AccessDenied: Request has expired" in str(info.value)
-    assert "get_generation()" in str(info.value)
+    assert "A fresh URL is signed on every status request" in str(info.value)
+    assert info.value.disposition.transient  # the download loop fetches a fresh URL
 
 
 def test_open_video_refused_without_xml(hook, requests_mock):
-    requests_mock.get(VIDEO_URL, status_code=401, text="nope")
-    with pytest.raises(VideoUrlExpiredError, match="HTTP 401: AccessDenied: nope"):
-        hook.open_video(VIDEO_URL)
+    requests_mock.get(PUBLIC_VIDEO_URL, status_code=401, text="nope")
+    with pytest.raises(VideoUrlExpiredError, match="HTTP 401: AccessDenied: refused"):
+        hook.open_video(PUBLIC_VIDEO_URL)
 
 
 def test_open_video_server_error_and_transport_error(hook, requests_mock):
-    requests_mock.get(VIDEO_URL, status_code=500, text="oops")
+    requests_mock.get(PUBLIC_VIDEO_URL, status_code=500, text="oops")
     with pytest.raises(ServerError, match="video download failed with HTTP 500"):
-        hook.open_video(VIDEO_URL)
-    requests_mock.get(VIDEO_URL, exc=requests.exceptions.ConnectTimeout)
-    with pytest.raises(TransportError) as info:
-        hook.open_video(VIDEO_URL)
-    assert info.value.request_sent is False
+        hook.open_video(PUBLIC_VIDEO_URL)
+    requests_mock.get(PUBLIC_VIDEO_URL, exc=requests.exceptions.ConnectTimeout)
+    with pytest.raises(ConnectFailedError):
+        hook.open_video(PUBLIC_VIDEO_URL)
+
+
+def test_open_video_unresolvable_host_is_a_connect_failure(hook, requests_mock):
+    # A DNS failure of the video host was a raw socket.gaierror that escaped the download's retry loop.
+    with pytest.raises(ConnectFailedError, match="could not connect"):
+        hook.open_video("https://renders.invalid/v.mp4")
+    assert requests_mock.call_count == 0
 
 
 def test_close_drops_the_session(hook):
@@ -639,10 +648,15 @@ def test_normalize_base_url(host, schema, port, expected):
     assert normalize_base_url(host, schema=schema, port=port) == expected
 
 
-@pytest.mark.parametrize("host", ["ftp://example.com", "https://", "file:///tmp/x", "https://host:abc/v2",
-                                  "https://host:99999"])
+@pytest.mark.parametrize("host", ["ftp://example.com", "https://", "file:///tmp/x", "https://ho st/v2"])
 def test_normalize_base_url_rejects(host):
     with pytest.raises(ConnectionConfigError, match=r"^host: .* is not an http\(s\) address"):
+        normalize_base_url(host)
+
+
+@pytest.mark.parametrize("host", ["https://host:abc/v2", "https://host:99999", "https://host:0x50"])
+def test_normalize_base_url_rejects_bad_ports(host):
+    with pytest.raises(ConnectionConfigError, match=r"^host: .* has an invalid port \(1-65535\)"):
         normalize_base_url(host)
 
 
@@ -651,9 +665,10 @@ def test_settings_from_connection_extras(conn, api_key):
          max_media_bytes="2048")
     settings = MagicVideoHook().settings
     assert settings == ApiSettings(base_url=BASE_URL, api_key=api_key, connect_timeout=3.0, read_timeout=45.0,
-                                   max_retries=5, poll_interval=2.5, wait_timeout=600.0, max_media_bytes=2048)
+                                   max_retries=5, poll_interval=2.5, wait_timeout=600.0, max_media_bytes=2048,
+                                   allow_insecure_video_urls=True)
     assert settings.generations_url == GENERATIONS_URL
-    assert settings.retry_policy.max_retries == 5
+    assert settings.timeouts == (3.0, 45.0)
     assert api_key not in repr(settings)
     assert "api_key" not in repr(settings)
 
@@ -661,7 +676,7 @@ def test_settings_from_connection_extras(conn, api_key):
 def test_settings_defaults(magicvideo_conn, api_key):
     magicvideo_conn("")
     settings = MagicVideoHook().settings
-    assert settings == ApiSettings(base_url=DEFAULT_BASE_URL, api_key=api_key)
+    assert settings == ApiSettings(base_url=DEFAULT_BASE_URL, api_key=api_key, allow_insecure_video_urls=True)
     assert (settings.connect_timeout, settings.read_timeout, settings.max_retries, settings.poll_interval,
             settings.wait_timeout, settings.max_media_bytes) == (10.0, 30.0, 3, 15.0, 1000.0, None)
     assert api_key not in repr(settings)
@@ -693,8 +708,6 @@ def test_settings_from_a_connection_object_with_explicit_extra(api_key):
     assert settings.base_url == "http://emulator:8000/v2"
     assert settings.api_key == api_key
     assert settings.read_timeout == 5.0
-    assert settings.headers("crid")["Authorization"] == f"Bearer {api_key}"
-    assert settings.headers("crid")["X-Client-Request-Id"] == "crid"
     missing = Connection(conn_id="c", conn_type="magicvideo", host="emulator")
     with pytest.raises(ConnectionConfigError, match=r"Connection 'c' has no API key") as info:
         ApiSettings.from_connection(missing)
