@@ -9,7 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-_HOME = Path(tempfile.mkdtemp(prefix="magicvideo-airflow-home-"))
+# A test module that imports ``tests.conftest`` runs this file a second time: reuse the first home, or the
+# environment would point Airflow at a second, unmigrated database halfway through the session.
+_HOME = Path(os.environ.get("MAGICVIDEO_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="magicvideo-airflow-home-"))
+os.environ["MAGICVIDEO_TEST_AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
