@@ -39,6 +39,11 @@ MIN_SECRET_LENGTH = 8
 
 _B64_CHAR = re.compile(r"[A-Za-z0-9+/_\-]|%2[BF]|%3D", re.IGNORECASE)
 _B64_PAD = re.compile(r"(?:=|%3D){1,2}", re.IGNORECASE)
+_WRAPPED = r"(?:\r?\n)?"
+
+
+def _unwrap(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "")
 
 
 def _text_forms(value: str) -> set[str]:
@@ -111,10 +116,13 @@ def _matcher(secrets: tuple[str, ...]) -> tuple[re.Pattern[str], frozenset[str]]
     forms = literal | encoded
     if not forms:
         return None
-    alternation = "|".join(re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f)))
+    # Base64 text may be wrapped into lines (MIME, PEM: every 64 or 76 characters): a core may span them.
+    alternation = "|".join(
+        _WRAPPED.join(re.escape(ch) for ch in form) if form in encoded else re.escape(form)
+        for form in sorted(forms, key=lambda f: (-len(f), f)))
     # A lookahead finds every (overlapping) start position, so overlapping forms are all masked.
     pattern = re.compile(f"(?=({alternation}))", re.IGNORECASE | re.DOTALL)
-    return pattern, frozenset(form.casefold() for form in encoded - literal)
+    return pattern, frozenset(_unwrap(form).casefold() for form in encoded - literal)
 
 
 def _widen_b64(text: str, start: int, end: int) -> tuple[int, int]:
@@ -151,7 +159,7 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     spans: list[tuple[int, int]] = []
     for match in pattern.finditer(text):
         start, end = match.start(1), match.end(1)
-        if match.group(1).casefold() in encoded:
+        if _unwrap(match.group(1)).casefold() in encoded:
             start, end = _widen_b64(text, start, end)
         spans.append((start, end))
     if not spans:
@@ -205,9 +213,11 @@ def truncate(value: object, limit: int = 200, *, secrets: Iterable[str | None] =
         raise ValueError(f"limit must be at least 1, got {limit!r}")
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
+        shown = redact(repr(data), secrets)  # redact the whole value: a secret cut at ``limit`` is not found
         if len(data) <= limit:
-            return redact(repr(data), secrets)
-        return f"{redact(repr(data[:limit]), secrets)}… ({len(data)} bytes)"
+            return shown
+        head = repr(data[:limit])  # as much repr as ``limit`` bytes take, closed by its own quote
+        return f"{shown[:len(head) - 1]}{head[-1]}… ({len(data)} bytes)"
     text = redact(value if isinstance(value, str) else repr(value), secrets)
     if len(text) <= limit:
         return text

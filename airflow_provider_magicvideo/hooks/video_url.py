@@ -67,7 +67,7 @@ _NEVER = tuple(ipaddress.ip_network(n) for n in (
     "::/128", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "100::/64",
 ))
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]|\s")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 

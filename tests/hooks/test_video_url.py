@@ -442,3 +442,13 @@ def test_follow_redirects_uses_the_resolver_it_is_given() -> None:
     server: Callable[[str], Any] = Server({"https://good.test/": (302, {"Location": "https://bad.test/"})})
     with pytest.raises(RefusedVideoUrl, match=r"10\.0\.0\.9"):
         follow_redirects("https://good.test/", server, resolve=resolve)
+
+
+# --- known bugs: these fail on the current module (see the commit message) ---------------------------------
+
+@pytest.mark.parametrize("char", ["\x85", "\x9b", "\u00a0", "\u2028", "\u3000", "\u1680"],
+                         ids=["NEL", "CSI", "NBSP", "LINE-SEPARATOR", "IDEOGRAPHIC-SPACE", "OGHAM-SPACE"])
+def test_unicode_whitespace_and_c1_controls_are_refused(char: str, dns: FakeDns) -> None:
+    """The module doc: "No ... whitespace, control characters or backslashes anywhere in the URL"."""
+    _refused(f"https://cdn.example.com/v{char}.mp4")
+    _refused(f"https://cdn.example.com/v.mp4?a={char}")
