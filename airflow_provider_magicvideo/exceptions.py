@@ -76,6 +76,10 @@ class CreditBudgetExceededError(InvalidInputError):
     """Submitting would take the DAG run's recorded spend over its ``credit_budget``."""
 
 
+class BalanceTooLowError(InvalidInputError):
+    """The account's balance pays for fewer generations than the operator's ``min_balance_renders``."""
+
+
 # ============================================================================================ the API
 class ApiError(MagicVideoError):
     """Something went wrong talking to the AI/ML API (or to the storage serving a rendered video).
@@ -165,6 +169,7 @@ class AmbiguousSubmitError(MagicVideoError):
     """A submit was sent but its outcome is unknown, so a billed render may exist. Never resubmitted."""
 
     def __init__(self, cause: str, *, client_request_id: str | None = None, generation_id: str | None = None) -> None:
+        self.cause = cause
         self.client_request_id = client_request_id
         self.generation_id = generation_id
         if generation_id:

@@ -19,18 +19,18 @@ import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_magicvideo.account import Balance
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
     AuthenticationError,
-    GenerationNotFoundError,
     InsufficientCreditsError,
     InvalidInputError,
     MagicVideoError,
-    RequestValidationError,
     Resend,
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
 from airflow_provider_magicvideo.hooks.polling import Wait
+from airflow_provider_magicvideo.hooks.reconcile import find_generation, settle_lost_submit
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
 from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
 from airflow_provider_magicvideo.hooks.settings import MIN_POLL_INTERVAL, USER_AGENT, ApiSettings, positive_number
@@ -113,8 +113,8 @@ class MagicVideoHook(_Identity, BaseHook):
         if "session" in self.__dict__:
             self.__dict__.pop("session").close()
 
-    def _request(self, method: str, action: str, *, params: dict | None = None, body: dict | None = None
-                 ) -> tuple[Any, Mapping[str, str]]:
+    def _request(self, method: str, action: str, *, url: str | None = None, params: dict | None = None,
+                 body: dict | None = None) -> tuple[Any, Mapping[str, str]]:
         settings = self.settings
         secrets = (settings.api_key,)
         headers = _auth(settings, self.client_request_id)
@@ -122,7 +122,7 @@ class MagicVideoHook(_Identity, BaseHook):
         def attempt() -> tuple[str, Mapping[str, str]]:
             error: MagicVideoError
             try:
-                resp = self.session.request(method, settings.generations_url, params=params, json=body,
+                resp = self.session.request(method, url or settings.generations_url, params=params, json=body,
                                             headers=headers, timeout=settings.timeouts)
             except requests.RequestException as exc:
                 error = connection_error_sync(exc, action, self.client_request_id)
@@ -151,6 +151,24 @@ class MagicVideoHook(_Identity, BaseHook):
         settings = self.settings
         body = build_submit_body(model=model, image=image, video=video, prompt=prompt, template=template,
                                  max_media_bytes=settings.max_media_bytes)
+        sent_at = self.clock()
+        try:
+            return self._submit_once(body, on_created)
+        except AmbiguousSubmitError as exc:
+            if exc.generation_id or not settings.reconcile_window:
+                raise
+            lost = exc
+
+        def found(generation: Generation) -> Generation:
+            if on_created is not None:
+                self._record(generation.id, generation.credits_used, on_created)
+            return generation
+
+        return settle_lost_submit(self, lost, model=body["model"], since=sent_at, found=found,
+                                  resend=lambda: self._submit_once(body, on_created))
+
+    def _submit_once(self, body: dict[str, str], on_created: Callable[[str, int | None], None] | None
+                     ) -> Generation:
         try:
             payload, headers = self._request("POST", "submit", body=body)
             generation_id = payload.get("id") if isinstance(payload, Mapping) else None
@@ -172,13 +190,7 @@ class MagicVideoHook(_Identity, BaseHook):
     def _created(self, generation_id: str, payload: Mapping[str, Any], headers: Mapping[str, str],
                  body: Mapping[str, str], on_created: Callable[[str, int | None], None] | None) -> Generation:
         if on_created is not None:
-            error: AmbiguousSubmitError | None = None
-            try:
-                on_created(generation_id, credits_of(payload, headers))
-            except Exception as exc:
-                error = AmbiguousSubmitError(f"{type(exc).__name__} while recording it", generation_id=generation_id)
-            if error is not None:
-                raise error
+            self._record(generation_id, credits_of(payload, headers), on_created)
         try:
             generation = Generation.from_payload(payload, headers=headers)
         except MagicVideoError as exc:  # the render exists: keep its id, wait on it like any other
@@ -187,6 +199,36 @@ class MagicVideoHook(_Identity, BaseHook):
         self.log.info("Submitted %s generation %s with template %r (credits quoted: %s)", body["model"], generation.id,
                       body["template"], generation.credits_used)
         return generation
+
+    @staticmethod
+    def _record(generation_id: str, credits_quoted: int | None, on_created: Callable[[str, int | None], None]
+                ) -> None:
+        error: AmbiguousSubmitError | None = None
+        try:
+            on_created(generation_id, credits_quoted)
+        except Exception as exc:
+            error = AmbiguousSubmitError(f"{type(exc).__name__} while recording it", generation_id=generation_id)
+        if error is not None:
+            raise error
+
+    def find_generation(self, *, model: str, since: float, window: float | None = None) -> Generation | None:
+        """The live (pending or completed) generation this hook's client request id created since ``since``
+        (epoch seconds), from the usage log, looking for up to ``window`` seconds (default: the connection's
+        ``reconcile_window``). ``None`` only when the log answered throughout and shows none; any doubt
+        raises :class:`AmbiguousSubmitError`. See :mod:`.reconcile`."""
+        limit = self.settings.reconcile_window if window is None else window
+        return find_generation(self, model=str(Model(model).value if isinstance(model, Model) else model),
+                               since=since, window=limit)
+
+    def get_usage_log(self, **params: Any) -> Any:
+        """One page of the account's usage log (``GET /v2/logs``; free), as the API sent it."""
+        payload, _ = self._request("GET", "usage log request", url=self.settings.logs_url, params=params)
+        return payload
+
+    def get_balance(self) -> Balance:
+        """The account's credit balance (``GET /v1/billing/balance``; free)."""
+        payload, _ = self._request("GET", "balance request", url=self.settings.balance_url)
+        return Balance.from_payload(payload)
 
     def get_generation(self, generation_id: str) -> Generation:
         """Current status of a generation (one status GET, retried per the policy)."""
@@ -220,20 +262,17 @@ class MagicVideoHook(_Identity, BaseHook):
         return open_video(self.session, self.settings, url, offset=offset, secrets=(self.settings.api_key,))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key without spending credits: ask for a generation id that cannot exist."""
-        probe = f"airflow-connection-test-{make_client_request_id()}"
+        """Check the key without spending credits: read the balance (free, documented)."""
         try:
             base_url = self.settings.base_url
-            self._request("GET", "connection test", params=_status_params(probe))
-        except (GenerationNotFoundError, RequestValidationError):
-            return True, f"Connection OK: the API key was accepted by {base_url} (no credits spent)."
+            balance = self.get_balance()
         except AuthenticationError as exc:
             return False, f"API key rejected (HTTP 401). {exc.hint}"
         except InsufficientCreditsError as exc:
             return False, f"API key accepted but the account cannot spend (HTTP 403). {exc.hint}"
         except MagicVideoError as exc:
             return False, f"Connection test failed: {exc}"
-        return True, f"Connection OK: {base_url} answered (no credits spent)."
+        return True, f"Connection OK: key accepted by {base_url}, {balance.describe()}."
 
 
 class MagicVideoAsyncHook(_Identity, BaseHook):

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v2"
 GENERATIONS_PATH = "/video/generations"
+LOGS_PATH = "/logs"  # under the /v2 base
+BALANCE_PATH = "/v1/billing/balance"  # beside it
+#: How long an ambiguous submit is looked up in the usage log by default: longer than its ingestion delay,
+#: about one render time.
+DEFAULT_RECONCILE_WINDOW = 180.0
 USER_AGENT = f"airflow-provider-magicvideo/{__version__}"
 #: The shortest poll interval accepted anywhere (operator, sensor, trigger, connection extra): a render takes
 #: minutes, and a tighter loop only burns the triggerer's CPU and the account's rate limit.
@@ -142,6 +147,8 @@ class ApiSettings:
     max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES
     #: The one opt-in for http:// and loopback video URLs (the emulator); off for the real API.
     allow_insecure_video_urls: bool = False
+    #: Seconds an ambiguous submit is looked up in the usage log (0: fail at once, as without the log).
+    reconcile_window: float = DEFAULT_RECONCILE_WINDOW
 
     @classmethod
     def from_connection(cls, conn: Connection, extra: Mapping[str, Any] | None = None) -> ApiSettings:
@@ -159,11 +166,22 @@ class ApiSettings:
             max_media_bytes=_extra(extra, "max_media_bytes", None, integer=True, maximum=2**31),
             max_video_bytes=_extra(extra, "max_video_bytes", DEFAULT_MAX_VIDEO_BYTES, integer=True, maximum=2**40),
             allow_insecure_video_urls=_flag(extra, "allow_insecure_video_urls"),
+            reconcile_window=_extra(extra, "reconcile_window", DEFAULT_RECONCILE_WINDOW, allow_zero=True,
+                                    maximum=3600),
         )
 
     @property
     def generations_url(self) -> str:
         return self.base_url + GENERATIONS_PATH
+
+    @property
+    def logs_url(self) -> str:
+        return self.base_url + LOGS_PATH
+
+    @property
+    def balance_url(self) -> str:
+        root = self.base_url[: -len("/v2")] if self.base_url.endswith("/v2") else self.base_url
+        return root + BALANCE_PATH
 
     @property
     def timeouts(self) -> tuple[float, float]:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, XCom, conf
 
-from airflow_provider_magicvideo.exceptions import CreditBudgetExceededError, InvalidInputError
+from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
+from airflow_provider_magicvideo.exceptions import (
+    AmbiguousSubmitError,
+    BalanceTooLowError,
+    CreditBudgetExceededError,
+    GenerationFailedError,
+    InvalidInputError,
+    MagicVideoError,
+)
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.settings import positive_number
@@ -26,10 +34,6 @@ from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, d
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
-
-#: What one magic generation costs (the API's own quote in every submit answer), charged on completion.
-CREDITS_PER_GENERATION = 1_050_000
-
 
 class MagicVideoLink(BaseOperatorLink):
     """Link to the rendered MP4. The API's presigned URL expires 10 minutes after it was issued."""
@@ -58,9 +62,12 @@ class MagicVideoSubmitOperator(BaseOperator):
     returns ``{generation_id, status, video_url, url_expires_at, credits_used, model, template}`` (``video_url``
     is also pushed under its own key). Otherwise it returns the generation id.
 
-    A retry, a worker crash or a resumed deferral never pays twice (Airflow >= 3.3): the generation id is
-    written to the task's ``task_state_store`` the moment the API names it, and reused while the generation is
-    pending or completed; a new one is submitted only when the recorded one ended in ``error`` (not billed).
+    A retry, a worker crash, a resumed deferral or a lost submit answer never pays twice. On Airflow >= 3.3 the
+    generation id is written to the task's ``task_state_store`` the moment the API names it, and reused while
+    the generation is pending or completed; a new one is submitted only when the recorded one ended in
+    ``error`` (not billed). Where no id was recorded but a submit may have been sent (a lost answer, a crash
+    right after the POST, any retry on Airflow < 3.3, which has no state store), the API's usage log is
+    searched for this task's ``X-Client-Request-Id`` first (see the connection's ``reconcile_window``).
 
     :param conn_id: connection of type ``magicvideo``.
     :param model: ``magic/image-to-video`` (default), ``magic/video-to-video`` or ``magic/text-to-video``.
@@ -73,8 +80,11 @@ class MagicVideoSubmitOperator(BaseOperator):
     :param poll_interval: seconds between status polls (at least 1).
     :param timeout: seconds to wait for the generation (per try).
     :param max_consecutive_poll_failures: failed polls tolerated in a row while waiting.
-    :param credit_budget: refuse to submit when the credits already recorded by this DAG run plus this
-        generation would exceed it (best effort: concurrently running tasks are not counted yet).
+    :param credit_budget: refuse to submit when the credits recorded by this DAG run's tasks (completed and
+        in-flight generations; one that ended in ``error`` records 0) plus this generation would exceed it
+        (best effort: tasks submitting at the same moment do not see each other).
+    :param min_balance_renders: refuse to submit (nothing sent) unless the account's balance pays for at least
+        this many generations (one free balance request before the submit).
     """
 
     template_fields: Sequence[str] = ("image", "video", "prompt", "template", "model")
@@ -88,7 +98,7 @@ class MagicVideoSubmitOperator(BaseOperator):
                  wait_for_completion: bool = False,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
                  poll_interval: float = 15, timeout: float = 1000, max_consecutive_poll_failures: int = 5,
-                 credit_budget: int | None = None, **kwargs: Any) -> None:
+                 credit_budget: int | None = None, min_balance_renders: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.model = model
@@ -104,6 +114,8 @@ class MagicVideoSubmitOperator(BaseOperator):
         self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
         self.credit_budget = None if credit_budget is None else positive_number(
             credit_budget, "credit_budget", integer=True, maximum=10**15, error=InvalidInputError)
+        self.min_balance_renders = None if min_balance_renders is None else positive_number(
+            min_balance_renders, "min_balance_renders", integer=True, maximum=10**6, error=InvalidInputError)
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -119,7 +131,7 @@ class MagicVideoSubmitOperator(BaseOperator):
         hook = self.get_hook(context)
         state = TaskState(context, self.state_key)
         with fail_task():
-            submission, generation = self._resume(hook, state)
+            submission, generation = self._resume(context, hook, state)
             if generation is None:
                 submission, generation = self._submit(context, hook, state)
         ti = context["ti"]
@@ -132,10 +144,14 @@ class MagicVideoSubmitOperator(BaseOperator):
             if self.deferrable:
                 self._defer(context, generation.id, submission)
             with fail_task():
-                generation = hook.wait_for_generation(
-                    generation.id, poll_interval=self.poll_interval, timeout=self.timeout,
-                    max_consecutive_poll_failures=self.max_consecutive_poll_failures,
-                    submitted_at=submission.get("submitted_at"))
+                try:
+                    generation = hook.wait_for_generation(
+                        generation.id, poll_interval=self.poll_interval, timeout=self.timeout,
+                        max_consecutive_poll_failures=self.max_consecutive_poll_failures,
+                        submitted_at=submission.get("submitted_at"))
+                except GenerationFailedError:
+                    _not_billed(context)
+                    raise
         result = generation.result(model=submission["model"], template=submission["template"],
                                    credits_used=submission.get("credits_used"))
         publish(self, context, result)
@@ -144,19 +160,23 @@ class MagicVideoSubmitOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
+        if event and event.get("error") == GenerationFailedError.__name__:
+            _not_billed(context)
         # dag.test() resumes without the defer kwargs: the state store has the same record.
         result = result_of(event, submission or TaskState(context, self.state_key).load())
         publish(self, context, result)
         return result
 
-    def _resume(self, hook: MagicVideoHook, state: TaskState) -> tuple[dict[str, Any], Generation | None]:
-        stored = state.load()
-        if not stored or not stored.get("generation_id"):
-            if not state.available:
-                self.log.warning("This Airflow has no task_state_store (it arrived in 3.3): a retry of this task "
-                                 "after a submit cannot find its generation and would submit a new one.")
-            return {}, None
-        generation = hook.get_generation(str(stored["generation_id"]))
+    def _resume(self, context: Context, hook: MagicVideoHook, state: TaskState
+                ) -> tuple[dict[str, Any], Generation | None]:
+        stored = state.load() or {}
+        generation: Generation | None
+        if stored.get("generation_id"):
+            generation = hook.get_generation(str(stored["generation_id"]))
+        else:
+            generation, stored = self._look_up(context, hook, state, stored)
+            if generation is None:
+                return {}, None
         if generation.status is GenerationStatus.ERROR:
             self.log.warning("Generation %s of an earlier try ended in error (%s: %s; not billed): submitting anew",
                              generation.id, generation.error_name, generation.error_message)
@@ -165,19 +185,58 @@ class MagicVideoSubmitOperator(BaseOperator):
                       generation.id, generation.raw_status)
         return stored, generation
 
+    def _look_up(self, context: Context, hook: MagicVideoHook, state: TaskState, stored: dict[str, Any]
+                 ) -> tuple[Generation | None, dict[str, Any]]:
+        """A submit of an earlier try that left no id: sent just before a crash (the state store holds the
+        time it was about to be sent), or any earlier try on an Airflow without a state store."""
+        since = stored.get("sending_at")
+        if since is None and not state.available and getattr(context["ti"], "try_number", 1) > 1:
+            started = getattr(context.get("dag_run"), "start_date", None)
+            since = started.timestamp() if started is not None else time.time() - 86_400
+            self.log.info("This Airflow keeps nothing between tries: looking for a generation of an earlier try "
+                          "in the usage log before submitting")
+        if since is None:
+            return None, stored
+        model = stored.get("model") or resolve_model(self.model).value
+        generation = hook.find_generation(model=model, since=float(since))
+        if generation is None:
+            return None, stored
+        stored = {"model": model, "template": stored.get("template") or resolve_template(self.template, model),
+                  "generation_id": generation.id, "submitted_at": since, "credits_used": generation.credits_used}
+        state.save(stored)
+        return generation, stored
+
     def _submit(self, context: Context, hook: MagicVideoHook, state: TaskState
                 ) -> tuple[dict[str, Any], Generation]:
         model = resolve_model(self.model).value
         submission: dict[str, Any] = {"model": model, "template": resolve_template(self.template, model)}
         self._check_budget(context)
+        self._check_balance(hook)
+        # Recorded before the POST: a crash before its answer is recorded leaves the next try a time to look from.
+        state.save({**submission, "sending_at": time.time()})
 
         def record(generation_id: str, credits_quoted: int | None) -> None:
             submission.update(generation_id=generation_id, submitted_at=time.time(), credits_used=credits_quoted)
             state.save(submission)
 
-        generation = hook.submit(model=model, image=self.image, video=self.video, prompt=self.prompt,
-                                 template=submission["template"], on_created=record)
+        try:
+            generation = hook.submit(model=model, image=self.image, video=self.video, prompt=self.prompt,
+                                     template=submission["template"], on_created=record)
+        except MagicVideoError as exc:
+            if not isinstance(exc, AmbiguousSubmitError):  # answered, or never sent: nothing to look for later
+                state.save(submission)
+            raise
         return submission, generation
+
+    def _check_balance(self, hook: MagicVideoHook) -> None:
+        if self.min_balance_renders is None:
+            return
+        balance = hook.get_balance()
+        if balance.generations < self.min_balance_renders:
+            raise BalanceTooLowError(
+                f"min_balance_renders: the account's {balance.describe()}, fewer than the "
+                f"{self.min_balance_renders:,} required. Nothing was submitted. Top up the account or lower "
+                "min_balance_renders.")
 
     def _defer(self, context: Context, generation_id: str, submission: dict[str, Any]) -> None:
         # The extra link is evaluated when the task leaves the worker: give it a value to read ("" rather than
@@ -203,6 +262,11 @@ class MagicVideoSubmitOperator(BaseOperator):
                 f"credit_budget: this DAG run has recorded {spent:,} credits; another generation "
                 f"({CREDITS_PER_GENERATION:,}) would exceed the budget of {self.credit_budget:,}. Nothing was "
                 "submitted. Raise credit_budget or render fewer items.")
+
+
+def _not_billed(context: Context) -> None:
+    """A generation that ended in ``error`` costs nothing: the DAG run's ``credit_budget`` must not count it."""
+    context["ti"].xcom_push(key="credits_used", value=0)
 
 
 def _numbers(value: Any) -> list[float]:

@@ -36,7 +36,9 @@ def conn(magicvideo_conn) -> Callable[..., str]:
     """``magicvideo_default`` pointing at the fake API; extras override the fast test defaults."""
 
     def _set(conn_id: str = "magicvideo_default", base_url: str = BASE_URL, **extra) -> str:
-        extra = {"max_retries": 3, "poll_interval": 1, **extra}
+        # The usage-log lookup is off here (test_reconcile.py turns it on): the other tests pin what an
+        # ambiguous submit is when it cannot be reconciled.
+        extra = {"max_retries": 3, "poll_interval": 1, "reconcile_window": 0, **extra}
         return magicvideo_conn(base_url, conn_id=conn_id, **extra)
 
     _set()

@@ -502,29 +502,46 @@ def test_wait_logs_only_on_status_change(hook, clock, requests_mock, caplog):
 
 
 # ================================================================================================ test_connection
+BALANCE_URL = BASE_URL.removesuffix("/v2") + "/v1/billing/balance"
+
+
+def balance_body(credits, low=False) -> dict:
+    return {"balance": credits, "lowBalance": low, "lowBalanceThreshold": 10_000_000,
+            "lastUpdated": "2026-12-02T10:00:00.000Z", "autoDebitStatus": "disabled", "status": "current",
+            "statusExplanation": "Balance is current and up to date"}
+
+
 @pytest.mark.parametrize(
     ("mock", "ok", "words"),
     [
-        ({"status_code": 404, "json": {"message": "Generation not found"}}, True, "accepted"),
-        ({"status_code": 400, "json": {"message": "bad id"}}, True, "accepted"),
-        ({"status_code": 200, "json": {"id": "x", "status": "queued"}}, True, "answered"),
+        ({"json": balance_body(98_950_000)}, True, "balance 98,950,000 credits (~94 generations)."),
+        ({"json": balance_body(5_000_000, low=True)}, True, "WARNING: the account reports a low balance"),
+        ({"json": {"balance": "lots"}}, False, "no numeric 'balance'"),
         ({"status_code": 401, "json": {"message": "Invalid key"}}, False, "rejected"),
         ({"status_code": 403, "json": {"message": "No credits"}}, False, "top up the balance"),
         ({"exc": _connection_refused()}, False, "Connection test failed"),
         ({"status_code": 500}, False, "Connection test failed"),
     ],
 )
-def test_test_connection(hook, requests_mock, mock, ok, words):
-    requests_mock.get(GENERATIONS_URL, **mock)
+def test_test_connection_reads_the_balance(hook, requests_mock, mock, ok, words):
+    # Before issue #17 the test asked for a generation id that cannot exist (a 404 meant "key accepted").
+    requests_mock.get(BALANCE_URL, **mock)
     requests_mock.post(GENERATIONS_URL, json=SUBMITTED)
     result, message = hook.test_connection()
     assert result is ok
     assert words in message
-    assert requests_mock.call_count >= 1
     assert {r.method for r in requests_mock.request_history} == {"GET"}  # never a billed POST
-    assert requests_mock.last_request.qs["generation_id"][0].startswith("airflow-connection-test-")
-    if ok and words == "accepted":
-        assert BASE_URL in message and "no credits spent" in message
+    assert {r.url for r in requests_mock.request_history} == {BALANCE_URL}
+    if ok:
+        assert message.startswith(f"Connection OK: key accepted by {BASE_URL}, balance ")
+
+
+def test_get_balance(hook, requests_mock):
+    requests_mock.get(BALANCE_URL, json=balance_body(2_100_000, low=True))
+    balance = hook.get_balance()
+    assert (balance.credits, balance.generations, balance.low, balance.low_threshold) == (2_100_000, 2, True,
+                                                                                         10_000_000)
+    assert requests_mock.last_request.headers["Authorization"].startswith("Bearer ")
 
 
 def test_test_connection_without_key(monkeypatch, requests_mock):
@@ -666,7 +683,7 @@ def test_settings_from_connection_extras(conn, api_key):
     settings = MagicVideoHook().settings
     assert settings == ApiSettings(base_url=BASE_URL, api_key=api_key, connect_timeout=3.0, read_timeout=45.0,
                                    max_retries=5, poll_interval=2.5, wait_timeout=600.0, max_media_bytes=2048,
-                                   allow_insecure_video_urls=True)
+                                   allow_insecure_video_urls=True, reconcile_window=0)
     assert settings.generations_url == GENERATIONS_URL
     assert settings.timeouts == (3.0, 45.0)
     assert api_key not in repr(settings)

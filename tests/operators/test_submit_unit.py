@@ -6,12 +6,14 @@ The fake stands where ``get_hook`` returns the real hook; it records what the op
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
+from airflow_provider_magicvideo.account import Balance
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
     AuthenticationError,
@@ -27,6 +29,7 @@ API_KEY = "sk-test-Zr4nd0mK3yThatMustNeverLeak9"
 VIDEO_URL = ("https://cdn.magic.test/renders/gen-1.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
              "&X-Amz-Date=20250102T030405Z&X-Amz-Expires=600&X-Amz-Signature=deadbeef")
 IMAGE = "https://example.com/cat.png"
+DAG_RUN_START = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
 
 def gen(status: str, generation_id: str = "gen-1", **fields: Any) -> Generation:
@@ -39,7 +42,12 @@ class FakeHook:
     """What the operator needs of MagicVideoHook: submit (with on_created), get_generation, wait."""
 
     def __init__(self, *, statuses: dict[str, Generation] | None = None, wait_result: Any = None,
-                 submit_error: Exception | None = None, credits_quoted: int | None = CREDITS_PER_GENERATION) -> None:
+                 submit_error: Exception | None = None, credits_quoted: int | None = CREDITS_PER_GENERATION,
+                 found: Generation | None = None, balance: Balance | None = None) -> None:
+        self.found = found
+        self.balance = balance
+        self.lookups: list[dict[str, Any]] = []
+        self.before_submit = lambda: None
         self.statuses = statuses or {}
         self.wait_result = wait_result
         self.submit_error = submit_error
@@ -48,7 +56,16 @@ class FakeHook:
         self.gets: list[str] = []
         self.waits: list[tuple[str, dict[str, Any]]] = []
 
+    def find_generation(self, *, model: str, since: float) -> Generation | None:
+        self.lookups.append({"model": model, "since": since})
+        return self.found
+
+    def get_balance(self) -> Balance:
+        assert self.balance is not None
+        return self.balance
+
     def submit(self, *, on_created=None, **kwargs: Any) -> Generation:
+        self.before_submit()
         self.submits.append(kwargs)
         if self.submit_error is not None:
             raise self.submit_error
@@ -74,9 +91,10 @@ class Store(dict):
 
 
 class FakeTI:
-    dag_id, task_id, run_id, map_index, try_number = "dag_1", "submit", "manual__2025", -1, 1
+    dag_id, task_id, run_id, map_index = "dag_1", "submit", "manual__2025", -1
 
-    def __init__(self, recorded_credits: list | None = None) -> None:
+    def __init__(self, recorded_credits: list | None = None, try_number: int = 1) -> None:
+        self.try_number = try_number
         self.xcoms: dict[str, Any] = {}
         self.recorded_credits = recorded_credits or []
 
@@ -90,7 +108,7 @@ class FakeTI:
 
 def make_context(store: Store | None = None, **ti_kwargs: Any) -> dict[str, Any]:
     return {"ti": FakeTI(**ti_kwargs), "task_state_store": store, "dag": SimpleNamespace(task_ids=["submit"]),
-            "outlet_events": {}}
+            "dag_run": SimpleNamespace(start_date=DAG_RUN_START), "outlet_events": {}}
 
 
 def make_op(monkeypatch, hook: FakeHook, **kwargs: Any) -> MagicVideoSubmitOperator:
@@ -117,11 +135,82 @@ def test_submit_records_the_id_and_quote_and_returns_the_id(monkeypatch):
     assert hook.waits == []
 
 
-def test_without_a_state_store_it_still_submits_and_warns(monkeypatch, capsys):
+def test_without_a_state_store_the_first_try_submits_without_a_lookup(monkeypatch):
     hook = FakeHook()
     assert make_op(monkeypatch, hook).execute(make_context(store=None)) == "gen-new-1"
     assert len(hook.submits) == 1
-    assert "no task_state_store" in capsys.readouterr().out  # Airflow's task logger writes to stdout
+    assert hook.lookups == []
+
+
+def test_without_a_state_store_a_retry_reconnects_through_the_usage_log(monkeypatch):
+    # Airflow < 3.3: nothing survives between tries. Before issue #18's fix the retry submitted again.
+    hook = FakeHook(found=gen("generating", "gen-logged"))
+    context = make_context(store=None, try_number=2)
+    assert make_op(monkeypatch, hook).execute(context) == "gen-logged"
+    assert hook.submits == []
+    assert hook.lookups == [{"model": "magic/image-to-video", "since": DAG_RUN_START.timestamp()}]
+    assert context["ti"].xcoms["generation_id"] == "gen-logged"
+
+
+def test_without_a_state_store_a_retry_submits_when_the_log_proves_nothing_exists(monkeypatch):
+    hook = FakeHook(found=None)
+    assert make_op(monkeypatch, hook).execute(make_context(store=None, try_number=3)) == "gen-new-1"
+    assert len(hook.lookups) == 1 and len(hook.submits) == 1
+
+
+def test_a_logged_generation_that_ended_in_error_is_not_reused(monkeypatch):
+    hook = FakeHook(found=gen("error", "gen-logged"))
+    assert make_op(monkeypatch, hook).execute(make_context(store=None, try_number=2)) == "gen-new-1"
+    assert len(hook.submits) == 1
+
+
+def test_a_crash_between_the_post_and_its_record_is_looked_up_from_the_send_time(monkeypatch):
+    # The state store holds the time the submit was about to be sent, but no id: the next try looks it up.
+    store = Store({STATE_KEY: {"model": "magic/image-to-video", "template": "Thailand Street",
+                               "sending_at": 1_790_000_000.5}})
+    hook = FakeHook(found=gen("queued", "gen-logged"))
+    assert make_op(monkeypatch, hook).execute(make_context(store, try_number=2)) == "gen-logged"
+    assert hook.lookups == [{"model": "magic/image-to-video", "since": 1_790_000_000.5}]
+    assert hook.submits == []
+    assert store[STATE_KEY]["generation_id"] == "gen-logged"
+
+
+def test_the_send_time_is_recorded_before_the_post_and_cleared_by_an_answered_refusal(monkeypatch):
+    store = Store()
+    seen = []
+    hook = FakeHook(submit_error=AuthenticationError("bad key", status_code=401))
+    hook.before_submit = lambda: seen.append(dict(store[STATE_KEY]))
+    with pytest.raises(AirflowFailException):
+        make_op(monkeypatch, hook).execute(make_context(store))
+    assert "sending_at" in seen[0]
+    assert "sending_at" not in store[STATE_KEY]  # a retry has nothing to look for
+
+
+def test_an_ambiguous_submit_keeps_the_send_time_for_a_later_lookup(monkeypatch):
+    store = Store()
+    hook = FakeHook(submit_error=AmbiguousSubmitError("ReadTimeout", client_request_id="x"))
+    with pytest.raises(AirflowFailException):
+        make_op(monkeypatch, hook).execute(make_context(store))
+    assert "sending_at" in store[STATE_KEY]
+
+
+@pytest.mark.parametrize(("credits", "allowed"), [(3 * CREDITS_PER_GENERATION, True),
+                                                 (3 * CREDITS_PER_GENERATION - 1, False)])
+def test_min_balance_renders_refuses_before_the_post(monkeypatch, credits, allowed):
+    hook = FakeHook(balance=Balance(credits=credits))
+    op = make_op(monkeypatch, hook, min_balance_renders=3)
+    if allowed:
+        assert op.execute(make_context(Store())) == "gen-new-1"
+    else:
+        with pytest.raises(AirflowFailException, match=r"min_balance_renders: .*~2 generations.*Nothing was sub"):
+            op.execute(make_context(Store()))
+        assert hook.submits == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "many", float("nan")])
+def test_min_balance_renders_is_checked_at_parse_time(value):
+    with pytest.raises(InvalidInputError, match="min_balance_renders"):
+        MagicVideoSubmitOperator(task_id="submit", image=IMAGE, min_balance_renders=value)
 
 
 def test_blocking_wait_returns_the_result_dict_and_publishes_the_url(monkeypatch):
@@ -308,3 +397,26 @@ def test_execute_complete_error_event(monkeypatch, task_retry, raised):
 def test_execute_complete_refuses_an_unusable_event(monkeypatch, event):
     with pytest.raises(AirflowException):
         make_op(monkeypatch, FakeHook()).execute_complete(make_context(Store()), event=event, submission={})
+
+
+# --------------------------------------------------------------------------- credits of a failed generation
+def test_a_generation_that_ended_in_error_records_zero_credits_blocking(monkeypatch):
+    # Failed generations are not billed (issue #17): credit_budget must not count its quote.
+    from airflow_provider_magicvideo.exceptions import GenerationFailedError
+
+    hook = FakeHook(wait_result=GenerationFailedError("gen-new-1", "RenderError", "face not found"))
+    context = make_context(Store())
+    with pytest.raises(AirflowFailException, match="face not found"):
+        make_op(monkeypatch, hook, wait_for_completion=True, deferrable=False).execute(context)
+    assert context["ti"].xcoms["credits_used"] == 0
+
+
+@pytest.mark.parametrize(("error", "credits"), [("GenerationFailedError", 0),
+                                                ("GenerationTimeoutError", "untouched")])
+def test_a_generation_that_ended_in_error_records_zero_credits_deferred(monkeypatch, error, credits):
+    context = make_context(Store())
+    context["ti"].xcoms["credits_used"] = "untouched"
+    event = {"status": "error", "generation_id": "gen-1", "error": error, "message": "m", "task_retry": False}
+    with pytest.raises(AirflowFailException):
+        make_op(monkeypatch, FakeHook()).execute_complete(context, event=event, submission={})
+    assert context["ti"].xcoms["credits_used"] == credits

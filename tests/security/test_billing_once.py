@@ -27,13 +27,14 @@ GENERATIONS = "/v2/video/generations"
 class Store(dict):
     """A durable task_state_store: survives the task's tries (JSON values, as Airflow keeps them)."""
 
-    def __init__(self, *, fail_sets: int = 0) -> None:
+    def __init__(self, *, fail_on: frozenset[int] = frozenset()) -> None:
         super().__init__()
-        self.fail_sets = fail_sets
+        self.fail_on = fail_on  # which set() calls fail (1-based)
+        self.sets = 0
 
     def set(self, key: str, value: Any) -> None:
-        if self.fail_sets:
-            self.fail_sets -= 1
+        self.sets += 1
+        if self.sets in self.fail_on:
             raise ConnectionError("task_state_store: the API server did not answer")
         self[key] = json.loads(json.dumps(value))
 
@@ -107,7 +108,7 @@ def test_a_failed_state_store_write_is_ambiguous_and_fails_without_retry(magicvi
     # On f66ac56 a failing task_state_store.set() (called after the hook's submit returned) raised the store's
     # own ConnectionError: retryable, so Airflow's retry submitted again without knowing the first render.
     magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
-    store = Store(fail_sets=1)
+    store = Store(fail_on=frozenset({2}))  # the first set() records the send time, the second the id
     with pytest.raises(AirflowFailException) as failed:  # AirflowFailException: retries=1 is not used
         submit_operator().execute(context(store, FlakyTI(try_number=1)))
     cause = failed.value.__cause__
@@ -116,5 +117,84 @@ def test_a_failed_state_store_write_is_ambiguous_and_fails_without_retry(magicvi
     assert generation_id
     assert f"Generation {generation_id} was created" in str(failed.value)
     assert f"MagicVideoSensor(generation_id={generation_id!r})" in str(failed.value)
-    assert STATE_KEY not in store
+    assert "generation_id" not in store[STATE_KEY]
+    assert magicvideo_emulator.stats()["total_posts"] == 1
+
+
+@pytest.mark.integration
+def test_a_failed_state_store_write_before_the_post_sends_nothing(magicvideo_emulator, magicvideo_conn):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    with pytest.raises(ConnectionError):  # retryable: nothing was sent
+        submit_operator().execute(context(Store(fail_on=frozenset({1})), FlakyTI(try_number=1)))
+    assert magicvideo_emulator.stats()["total_posts"] == 0
+
+
+# ------------------------------------------------------------- a lost submit answer, reconciled (issue #17)
+class EmulatorTime:
+    """The hook's clock and sleep on the emulator's paused clock: each sleep advances the emulator, so log
+    rows become visible after their ingestion delay without a real wait."""
+
+    def __init__(self, emulator) -> None:
+        self.emulator = emulator
+        self.now = emulator.pause_clock()
+        self.slept = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.now = self.emulator.advance_clock(seconds)
+
+
+def reconciling_operator(monkeypatch, emulator, **kwargs: Any) -> tuple[MagicVideoSubmitOperator, EmulatorTime]:
+    op = MagicVideoSubmitOperator(task_id="submit", image=IMAGE, retries=1, **kwargs)
+    fake = EmulatorTime(emulator)
+    real_get_hook = op.get_hook
+
+    def get_hook(ctx):
+        hook = real_get_hook(ctx)
+        hook.clock, hook.sleep = fake, fake.sleep
+        return hook
+
+    monkeypatch.setattr(op, "get_hook", get_hook)
+    return op, fake
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("profile", "looked_for"), [("drop_after_post", 0), ("drop_after_post,late_logs", 30)])
+def test_a_dropped_submit_answer_reconnects_to_the_one_generation(magicvideo_emulator, magicvideo_conn,
+                                                                  monkeypatch, profile, looked_for):
+    # Before issue #17 the dropped answer failed the task ("may have been created"): 0 of 1 delivered.
+    magicvideo_emulator.set_faults(profile=profile)
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    op, fake = reconciling_operator(monkeypatch, magicvideo_emulator)
+    store, ti = Store(), FlakyTI(try_number=1)
+    generation_id = op.execute(context(store, ti))
+    stats = magicvideo_emulator.stats()
+    assert stats["total_posts"] == 1
+    assert store[STATE_KEY]["generation_id"] == generation_id == ti.xcoms["generation_id"]
+    assert fake.slept >= looked_for  # late rows: it kept looking instead of concluding "nothing there"
+
+
+@pytest.mark.integration
+def test_a_dropped_submit_with_the_log_unavailable_fails_without_resubmitting(magicvideo_emulator,
+                                                                              magicvideo_conn, monkeypatch):
+    magicvideo_emulator.set_faults(profile="drop_after_post,logs_unavailable")
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    op, _ = reconciling_operator(monkeypatch, magicvideo_emulator)
+    with pytest.raises(AirflowFailException, match="usage log could not be checked"):
+        op.execute(context(Store(), FlakyTI(try_number=1)))
+    assert magicvideo_emulator.stats()["total_posts"] == 1
+
+
+@pytest.mark.integration
+def test_without_a_state_store_a_retry_finds_the_first_tries_generation(magicvideo_emulator, magicvideo_conn,
+                                                                        monkeypatch):
+    # Airflow < 3.3 (no task_state_store): before issue #18's fix every retry POSTed a new, billed render.
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    op, _ = reconciling_operator(monkeypatch, magicvideo_emulator)
+    first = op.execute({**context(Store(), FlakyTI(try_number=1)), "task_state_store": None})
+    again = op.execute({**context(Store(), FlakyTI(try_number=2)), "task_state_store": None})
+    assert again == first
     assert magicvideo_emulator.stats()["total_posts"] == 1
