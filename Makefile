@@ -22,8 +22,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest-xdist workers (one per core here); JOBS=0 runs in one process.
+JOBS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --cov --cov-report=term
 
 test: lint types unit
 

@@ -10,9 +10,11 @@ import tempfile
 from pathlib import Path
 
 # A test module that imports ``tests.conftest`` runs this file a second time: reuse the first home, or the
-# environment would point Airflow at a second, unmigrated database halfway through the session.
-_HOME = Path(os.environ.get("MAGICVIDEO_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="magicvideo-airflow-home-"))
-os.environ["MAGICVIDEO_TEST_AIRFLOW_HOME"] = str(_HOME)
+# environment would point Airflow at a second, unmigrated database halfway through the session. Each
+# pytest-xdist worker (`make unit` runs two) has its own home and SQLite database.
+_HOME_VAR = "MAGICVIDEO_TEST_AIRFLOW_HOME_" + os.environ.get("PYTEST_XDIST_WORKER", "main").upper()
+_HOME = Path(os.environ.get(_HOME_VAR) or tempfile.mkdtemp(prefix="magicvideo-airflow-home-"))
+os.environ[_HOME_VAR] = str(_HOME)
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
