@@ -17,6 +17,7 @@ from airflow_provider_magicvideo.emulator.pytest_plugin import SESSION_CONFIG
 from airflow_provider_magicvideo.emulator.server import run_emulator
 from airflow_provider_magicvideo.generation import RESULT_KEYS
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, MagicVideoSubmitOperator
+from tests.airflow_compat import dag_test
 from tests.dag_files.operator_support import Spy, all_xcoms, conn_env, failure, load_dags, tis, xcom
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ DAGS = load_dags()
 
 
 def run_dag(dag, **conf):
-    return dag.test(run_conf=conf or None)
+    return dag_test(dag, run_conf=conf or None)
 
 
 # --------------------------------------------------------------------------- one run, every mode
