@@ -9,13 +9,19 @@ test checks:
   no version there yet, as the DAG processor does for a deployed DAG. 3.0's does not, so the DAG's assets are
   never activated and every task with an ``Asset`` outlet fails before it starts
   (``AirflowInactiveAssetInInletOrOutletException``). On 3.0 this does that step first, with 3.0's API.
+* :func:`record_failures`: a task's callbacks find the exception in ``context["exception"]`` in a deployment,
+  but ``dag.test()`` below 3.3 runs tasks in process without setting it (callbacks see ``None``). The listener
+  hook ``on_task_instance_failed`` gets the error from every runner on every line, so failures are read
+  from there.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from importlib import metadata
 from typing import Any
 
+from airflow.listeners import hookimpl
 from packaging.version import Version
 
 AIRFLOW_VERSION = Version(metadata.version("apache-airflow"))
@@ -52,3 +58,32 @@ def dag_test(dag: Any, **kwargs: Any) -> Any:
     if AIRFLOW_3_0:
         _sync_bundles_like_airflow_3_1(dag.dag_id)
     return dag.test(**kwargs)
+
+
+class _FailureListener:
+    """Records (dag_id, task_id, map_index, try_number) -> the text of the exception that try failed with."""
+
+    def __init__(self, failures: MutableMapping[tuple[str, str, int, int], str]) -> None:
+        self.failures = failures
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+        ti = task_instance
+        self.failures[(ti.dag_id, ti.task_id, ti.map_index, ti.try_number)] = str(error)
+
+
+def _listener_manager() -> Any:
+    try:
+        from airflow.sdk.listener import get_listener_manager  # Airflow >= 3.2
+    except ModuleNotFoundError:
+        from airflow.listeners.listener import get_listener_manager
+    return get_listener_manager()
+
+
+_listeners: dict[int, _FailureListener] = {}
+
+
+def record_failures(failures: MutableMapping[tuple[str, str, int, int], str]) -> None:
+    """Fill ``failures`` from every failed or retried try run in this process (calling it again is harmless)."""
+    listener = _listeners.setdefault(id(failures), _FailureListener(failures))
+    _listener_manager().add_listener(listener)
