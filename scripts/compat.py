@@ -5,7 +5,7 @@
 
 Each cell's venv lives in .compat/CELL and is rebuilt only when its constraints, pyproject.toml or Python
 change (a stamp); the project itself is reinstalled non-editable on every run. Tests run from a temporary
-copy of tests/ and dags/, so they import the installed package, never the checkout. Every cell runs even
+copy of tests/, dags/ and tooling/, so they import the installed package, never the checkout. Every cell runs even
 if one fails; the exit status is non-zero if any check of any cell failed.
 """
 
@@ -125,10 +125,11 @@ def ensure_venv(cell: Cell) -> Path:
 
 
 def workdir() -> Path:
-    """tests/, dags/ and pyproject.toml (pytest settings) without the package: imports hit site-packages."""
+    """tests/, dags/, tooling/ (test support, not in the wheel) and pyproject.toml (pytest settings) without the
+    package: imports hit site-packages."""
     tmp = Path(tempfile.mkdtemp(prefix="magicvideo-compat-"))
-    shutil.copytree(REPO / "tests", tmp / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "dags", tmp / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("tests", "dags", "tooling"):
+        shutil.copytree(REPO / folder, tmp / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp / "pyproject.toml")
     return tmp
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.airflow_compat import dag_test, dagbag_class
 from tooling.s3 import aws_connection, moto_s3, s3_client
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -21,9 +22,7 @@ EXPECTED = {"magicvideo_quickstart", "magicvideo_campaign", "magicvideo_text_and
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
+    return dagbag_class()(dag_folder=str(DAGS))
 
 
 @pytest.fixture
@@ -82,10 +81,8 @@ def _probe(path_or_file) -> dict:
 
 
 def _run(dag_id: str, conf: dict):
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py")).dags[dag_id]
-    return dag.test(run_conf=conf)
+    dag = dagbag_class()(dag_folder=str(DAGS / f"{dag_id}.py")).dags[dag_id]
+    return dag_test(dag, run_conf=conf)
 
 
 @pytest.mark.integration

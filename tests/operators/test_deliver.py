@@ -16,6 +16,7 @@ from airflow_provider_magicvideo.exceptions import DeliveryError
 from airflow_provider_magicvideo.generation import resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.operators.deliver import MagicVideoDeliveredLink, MagicVideoDeliverOperator
+from tests.airflow_compat import dag_test
 from tests.s3_server import s3_endpoint  # noqa: F401  (fixture)
 from tooling.s3 import s3_client
 
@@ -277,8 +278,8 @@ def test_dag_test_renders_templates_and_delivers(render, airflow_db, tmp_path, m
     spec.loader.exec_module(module)
     dag = module.dag
 
-    run = dag.test(logical_date=pendulum.datetime(2026, 1, 2, tz="UTC"),
-                   run_conf={"generation_id": render["generation_id"]})
+    run = dag_test(dag, logical_date=pendulum.datetime(2026, 1, 2, tz="UTC"),
+                    run_conf={"generation_id": render["generation_id"]})
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), run.state
     delivered = out / "2026-01-02" / "sku-42.mp4"
     assert delivered.read_bytes()[4:8] == b"ftyp"

@@ -17,6 +17,7 @@ from airflow_provider_magicvideo.emulator.pytest_plugin import SESSION_CONFIG
 from airflow_provider_magicvideo.emulator.server import run_emulator
 from airflow_provider_magicvideo.generation import RESULT_KEYS
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, MagicVideoSubmitOperator
+from tests.airflow_compat import dag_test, without_airflow_30_mask_secret_echo
 from tests.dag_files.operator_support import Spy, all_xcoms, conn_env, failure, load_dags, tis, xcom
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ DAGS = load_dags()
 
 
 def run_dag(dag, **conf):
-    return dag.test(run_conf=conf or None)
+    return dag_test(dag, run_conf=conf or None)
 
 
 # --------------------------------------------------------------------------- one run, every mode
@@ -244,12 +245,15 @@ def test_api_key_never_leaks(airflow_db, magicvideo_emulator, magicvideo_conn, a
     assert len(triggers) == 1
 
     out, err = capfd.readouterr()
-    assert "wait_deferred" in out + err + caplog.text  # the logs were captured at all
+    logged = caplog.text
+    assert "wait_deferred" in out + err + logged  # the logs were captured at all
     # Deferring evaluates the extra link before a video exists; that must not log an error.
-    assert "XCom not found" not in out + err + caplog.text
+    assert "XCom not found" not in out + err + logged
+    # Airflow 3.0's dag.test() echoes the connection password once, itself (see airflow_compat); nothing else may.
+    out, err, logged = (without_airflow_30_mask_secret_echo(text, api_key) for text in (out, err, logged))
     assert api_key not in out
     assert api_key not in err
-    assert api_key not in caplog.text
+    assert api_key not in logged
     assert api_key not in json.dumps(all_xcoms(dr), default=str)
     assert api_key not in json.dumps(triggers)
     with create_session() as session:

@@ -17,6 +17,7 @@ from airflow_provider_magicvideo.generation import RESULT_KEYS
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
+from tests.airflow_compat import dag_test
 from tests.dag_files.operator_support import Spy, conn_env, load_dags, tis, xcom
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def sensors_run(airflow_db, magicvideo_emulator_session) -> Iterator[dict[str, A
         mp.setattr(MagicVideoHook, "get_generation", get_generation_then_release)
         resumed = Spy(mp, MagicVideoSensor, "execute_complete")
         pokes = Spy(mp, MagicVideoSensor, "poke")
-        dr = DAGS.sensors_dag.test()
+        dr = dag_test(DAGS.sensors_dag)
         yield {"dr": dr, "stats": emulator.stats(), "resumed": resumed, "pokes": pokes}
     emulator.reset()
 
