@@ -162,10 +162,18 @@ class MagicVideoSubmitOperator(BaseOperator):
         """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
         if event and event.get("error") == GenerationFailedError.__name__:
             _not_billed(context)
-        # dag.test() resumes without the defer kwargs: the state store has the same record.
-        result = result_of(event, submission or TaskState(context, self.state_key).load())
+        # dag.test() resumes without the defer kwargs: the state store has the same record (Airflow >= 3.3), and
+        # this try's own XComs (kept while a task is deferred) and arguments have it on any Airflow.
+        result = result_of(event, submission or TaskState(context, self.state_key).load()
+                           or self._known_before_defer(context))
         publish(self, context, result)
         return result
+
+    def _known_before_defer(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        model = resolve_model(self.model).value
+        credits_used = ti.xcom_pull(task_ids=ti.task_id, key="credits_used", map_indexes=ti.map_index)
+        return {"model": model, "template": resolve_template(self.template, model), "credits_used": credits_used}
 
     def _resume(self, context: Context, hook: MagicVideoHook, state: TaskState
                 ) -> tuple[dict[str, Any], Generation | None]:

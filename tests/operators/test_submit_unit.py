@@ -420,3 +420,14 @@ def test_a_generation_that_ended_in_error_records_zero_credits_deferred(monkeypa
     with pytest.raises(AirflowFailException):
         make_op(monkeypatch, FakeHook()).execute_complete(context, event=event, submission={})
     assert context["ti"].xcoms["credits_used"] == credits
+
+
+def test_execute_complete_without_kwargs_or_state_store_keeps_what_the_submit_knew(monkeypatch):
+    # dag.test() resumes without the defer kwargs, and below Airflow 3.3 there is no task_state_store: the
+    # quote comes from this try's credits_used XCom (kept while deferred), model and template from the task.
+    op = make_op(monkeypatch, FakeHook(), template="times square billboard")
+    context = make_context(None, recorded_credits=CREDITS_PER_GENERATION)
+    result = op.execute_complete(context, event=success_event())
+    assert tuple(result) == RESULT_KEYS
+    assert result["credits_used"] == CREDITS_PER_GENERATION
+    assert (result["model"], result["template"]) == ("magic/image-to-video", "Times Square Billboard")
