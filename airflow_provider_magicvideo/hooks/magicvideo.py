@@ -30,7 +30,7 @@ from airflow_provider_magicvideo.exceptions import (
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
 from airflow_provider_magicvideo.hooks.polling import Wait
-from airflow_provider_magicvideo.hooks.reconcile import find_generation, settle_lost_submit
+from airflow_provider_magicvideo.hooks.reconcile import find_generation, quote_of, settle_lost_submit
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
 from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
 from airflow_provider_magicvideo.hooks.settings import MIN_POLL_INTERVAL, USER_AGENT, ApiSettings, positive_number
@@ -161,7 +161,7 @@ class MagicVideoHook(_Identity, BaseHook):
 
         def found(generation: Generation) -> Generation:
             if on_created is not None:
-                self._record(generation.id, generation.credits_used, on_created)
+                self._record(generation.id, quote_of(generation), on_created)
             return generation
 
         return settle_lost_submit(self, lost, model=body["model"], since=sent_at, found=found,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from airflow_provider_magicvideo.account import Submission, iso_utc, submissions_of
+from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION, Submission, iso_utc, submissions_of
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
     GenerationNotFoundError,
@@ -73,6 +73,12 @@ def find_generation(hook: MagicVideoHook, *, model: str, since: float, window: f
                 hook.sleep(delay)
                 continue
         raise error
+
+
+def quote_of(generation: Generation) -> int:
+    """The credits a reconnected generation was quoted: its answer was lost, so the status answer's figure when
+    it has one, else the one documented price of every magic generation."""
+    return generation.credits_used or CREDITS_PER_GENERATION
 
 
 def settle_lost_submit(hook: MagicVideoHook, lost: AmbiguousSubmitError, *, model: str, since: float,

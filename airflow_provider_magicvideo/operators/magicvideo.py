@@ -19,6 +19,7 @@ from airflow_provider_magicvideo.exceptions import (
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.hooks.reconcile import quote_of
 from airflow_provider_magicvideo.hooks.settings import positive_number
 from airflow_provider_magicvideo.tasks import (
     TaskState,
@@ -210,7 +211,7 @@ class MagicVideoSubmitOperator(BaseOperator):
         if generation is None:
             return None, stored
         stored = {"model": model, "template": stored.get("template") or resolve_template(self.template, model),
-                  "generation_id": generation.id, "submitted_at": since, "credits_used": generation.credits_used}
+                  "generation_id": generation.id, "submitted_at": since, "credits_used": quote_of(generation)}
         state.save(stored)
         return generation, stored
 

@@ -76,9 +76,9 @@ def test_a_lost_answer_reconnects_to_the_logged_generation(hook, clock, requests
                                  {"json": page(row("gen-other", client_request_id="someone-else"), row("gen-7"))}])
     requests_mock.get(GENERATIONS_URL, json=payload("generating", "gen-7"))
     recorded = []
-    generation = hook.submit(image=IMAGE, on_created=lambda gid, credits: recorded.append(gid))
+    generation = hook.submit(image=IMAGE, on_created=lambda gid, credits: recorded.append((gid, credits)))
     assert generation.id == "gen-7" and generation.status is GenerationStatus.GENERATING
-    assert recorded == ["gen-7"]
+    assert recorded == [("gen-7", 1_050_000)]  # the lost answer's quote: the documented price
     assert posts(requests_mock) == 1
     reads = log_reads(requests_mock)
     assert len(reads) == 3

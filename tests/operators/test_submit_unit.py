@@ -150,6 +150,8 @@ def test_without_a_state_store_a_retry_reconnects_through_the_usage_log(monkeypa
     assert hook.submits == []
     assert hook.lookups == [{"model": "magic/image-to-video", "since": DAG_RUN_START.timestamp()}]
     assert context["ti"].xcoms["generation_id"] == "gen-logged"
+    # The lost answer's quote: a pending generation reports none, the documented price stands in (issue #18).
+    assert context["ti"].xcoms["credits_used"] == CREDITS_PER_GENERATION
 
 
 def test_without_a_state_store_a_retry_submits_when_the_log_proves_nothing_exists(monkeypatch):
