@@ -46,33 +46,24 @@ def find_generation(hook: MagicVideoHook, *, model: str, since: float, window: f
     looks = 0
     while True:
         looks += 1
-        try:
-            generation, unresolved = _look(hook, model=model, since=since - CLOCK_SKEW)
-        except Exception as exc:  # whatever it is, the log was not read: that is doubt, not absence
-            error = AmbiguousSubmitError(
-                f"the usage log could not be checked: {type(exc).__name__}: {exc}",
-                client_request_id=hook.client_request_id)
-        else:
-            if generation is not None:
-                hook.log.info("The usage log shows generation %s (%s) for request id %s: using it, not submitting "
-                              "again", generation.id, generation.raw_status, hook.client_request_id)
-                return generation
-            remaining = deadline - hook.clock()
-            if remaining <= 0:
-                if not unresolved:
-                    hook.log.info("The usage log shows no live generation for request id %s after %.0fs (%d looks)",
-                                  hook.client_request_id, window, looks)
-                    return None
-                error = AmbiguousSubmitError(
-                    f"the usage log names generation(s) {', '.join(unresolved)} that the API does not find",
-                    client_request_id=hook.client_request_id)
-            else:
-                delay = min(BACKOFF[min(looks, len(BACKOFF)) - 1], remaining)
-                hook.log.info("No live generation for request id %s in the usage log yet (rows arrive late); "
-                              "looking again in %.0fs (%.0fs left)", hook.client_request_id, delay, remaining)
-                hook.sleep(delay)
-                continue
-        raise error
+        generation, unresolved = _look_or_doubt(hook, model=model, since=since - CLOCK_SKEW)
+        if generation is not None:
+            hook.log.info("The usage log shows generation %s (%s) for request id %s: using it, not submitting "
+                          "again", generation.id, generation.raw_status, hook.client_request_id)
+            return generation
+        remaining = deadline - hook.clock()
+        if remaining <= 0:
+            break
+        delay = min(BACKOFF[min(looks, len(BACKOFF)) - 1], remaining)
+        hook.log.info("No live generation for request id %s in the usage log yet (rows arrive late); looking "
+                      "again in %.0fs (%.0fs left)", hook.client_request_id, delay, remaining)
+        hook.sleep(delay)
+    if unresolved:
+        raise AmbiguousSubmitError(f"the usage log names generation(s) {', '.join(unresolved)} that the API does "
+                                   "not find", client_request_id=hook.client_request_id)
+    hook.log.info("The usage log shows no live generation for request id %s after %.0fs (%d looks)",
+                  hook.client_request_id, window, looks)
+    return None
 
 
 def quote_of(generation: Generation) -> int:
@@ -119,6 +110,16 @@ def submissions(hook: MagicVideoHook, *, model: str, since: float) -> list[Submi
             return sorted(set(found), key=lambda row: row.created, reverse=True)
     raise UnexpectedResponseError(f"The usage log has more than {MAX_LOG_PAGES * LOG_PAGE_SIZE} {model} rows in "
                                   "the window; this task's cannot all be read.", status_code=200)
+
+
+def _look_or_doubt(hook: MagicVideoHook, *, model: str, since: float) -> tuple[Generation | None, list[str]]:
+    error: AmbiguousSubmitError
+    try:
+        return _look(hook, model=model, since=since)
+    except Exception as exc:  # whatever it is, the log was not read: that is doubt, not absence
+        error = AmbiguousSubmitError(f"the usage log could not be checked: {type(exc).__name__}: {exc}",
+                                     client_request_id=hook.client_request_id)
+    raise error  # outside the handler: no chain back to texts the server sent
 
 
 def _look(hook: MagicVideoHook, *, model: str, since: float) -> tuple[Generation | None, list[str]]:
