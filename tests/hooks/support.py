@@ -21,3 +21,22 @@ def payload(status: str = "queued", generation_id: str = "gen-1", **extra) -> di
     if status == "error" and "error" not in body:
         body["error"] = {"name": "RenderError", "message": "the template could not be rendered"}
     return body
+
+
+class FakeClock:
+    """A wall clock that sleeping advances instantly (the hook's public ``clock`` and ``sleep``)."""
+
+    def __init__(self, start: float = 1_000.0):
+        self.now = start
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def attach(self, hook):
+        hook.clock, hook.sleep = self.time, self.sleep
+        return hook

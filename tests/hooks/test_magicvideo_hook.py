@@ -51,6 +51,7 @@ from tests.hooks.support import (
     HOOK_LOGGER,
     MP4_BYTES,
     VIDEO_URL,
+    FakeClock,
     payload,
 )
 
@@ -382,25 +383,6 @@ def test_post_client_errors_are_not_retried(hook, requests_mock, status, error):
 
 
 # ================================================================================================ waiting
-class FakeClock:
-    """A wall clock that sleeping advances instantly (the hook's public ``clock`` and ``sleep``)."""
-
-    def __init__(self, start: float = 1_000.0):
-        self.now = start
-        self.slept: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def attach(self, hook: MagicVideoHook) -> MagicVideoHook:
-        hook.clock, hook.sleep = self.time, self.sleep
-        return hook
-
-
 @pytest.fixture
 def clock(hook) -> FakeClock:
     fake = FakeClock()

@@ -14,24 +14,11 @@ import requests
 from airflow_provider_magicvideo.account import iso_utc
 from airflow_provider_magicvideo.exceptions import AmbiguousSubmitError
 from airflow_provider_magicvideo.generation import GenerationStatus
-from tests.hooks.support import BASE_URL, GENERATIONS_URL, payload
+from tests.hooks.support import BASE_URL, GENERATIONS_URL, FakeClock, payload
 
 LOGS_URL = f"{BASE_URL}/logs"
 IMAGE = "https://example.com/cat.png"
 OURS = "dag_1:task_1:run_1:1"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +28,8 @@ def lookup_on(conn) -> None:
 
 @pytest.fixture
 def clock(hook) -> FakeClock:
-    fake = FakeClock()
-    hook.clock, hook.sleep = fake, fake.sleep
+    fake = FakeClock(start=time.time())  # real epoch seconds: the log's start/end are dates
+    fake.attach(hook)
     return fake
 
 
@@ -84,7 +71,7 @@ def test_a_lost_answer_reconnects_to_the_logged_generation(hook, clock, requests
     assert len(reads) == 3
     assert reads[0].qs["model"] == ["magic/image-to-video"] and reads[0].qs["limit"] == ["100"]
     assert {"start", "end"} <= set(reads[0].qs)
-    assert clock.sleeps == [5.0, 10.0]
+    assert clock.slept == [5.0, 10.0]
 
 
 def test_no_live_generation_after_the_whole_window_submits_once_more(hook, clock, conn, requests_mock):
@@ -96,7 +83,7 @@ def test_no_live_generation_after_the_whole_window_submits_once_more(hook, clock
     generation = hook.submit(image=IMAGE)
     assert generation.id == "gen-2"
     assert posts(requests_mock) == 2
-    assert sum(clock.sleeps) == pytest.approx(60)
+    assert sum(clock.slept) == pytest.approx(60)
 
 
 def test_a_second_lost_answer_is_looked_up_but_never_resubmitted(hook, clock, conn, requests_mock):
@@ -140,7 +127,7 @@ def test_rows_before_the_submit_do_not_count(hook, clock, conn, requests_mock):
     hook.submit(image=IMAGE)
     start = log_reads(requests_mock)[0].qs["start"][0]
     # The window opens a minute (clock skew) before the submit was sent, not earlier.
-    assert start.upper() == iso_utc(clock.now - sum(clock.sleeps) - 60).upper()
+    assert start.upper() == iso_utc(clock.now - sum(clock.slept) - 60).upper()
 
 
 def test_paging_reads_every_page(hook, clock, requests_mock):
