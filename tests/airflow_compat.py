@@ -9,6 +9,9 @@ test checks:
   no version there yet, as the DAG processor does for a deployed DAG. 3.0's does not, so the DAG's assets are
   never activated and every task with an ``Asset`` outlet fails before it starts
   (``AirflowInactiveAssetInInletOrOutletException``). On 3.0 this does that step first, with 3.0's API.
+* :func:`dag_test` also keeps one in-process execution API per process, as 3.3's ``dag.test()`` does
+  (``functools.lru_cache`` on ``supervisor.in_process_api_server``). Below 3.3 every task run builds a new one,
+  and its first request costs 2-3 s (the versioned routes are generated again): a speed fix only.
 * :func:`record_failures`: a task's callbacks find the exception in ``context["exception"]`` in a deployment,
   but ``dag.test()`` below 3.3 runs tasks in process without setting it (callbacks see ``None``). The listener
   hook ``on_task_instance_failed`` gets the error from every runner on every line, so failures are read
@@ -19,6 +22,7 @@ test checks:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import MutableMapping
 from importlib import metadata
@@ -60,7 +64,15 @@ def dag_test(dag: Any, **kwargs: Any) -> Any:
     """``dag.test(**kwargs)``, with the DAG registered in the metadata DB first on Airflow 3.0 (see above)."""
     if AIRFLOW_3_0:
         _sync_bundles_like_airflow_3_1(dag.dag_id)
+    _one_in_process_api_server()
     return dag.test(**kwargs)
+
+
+def _one_in_process_api_server() -> None:
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):  # Airflow < 3.3
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
 
 
 class _FailureListener:
