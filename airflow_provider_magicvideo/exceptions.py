@@ -61,7 +61,7 @@ class MediaError(InvalidInputError):
 
 
 class InvalidMediaError(MediaError):
-    """The bytes claim a format (PNG, JPEG, WebP, MP4) but are structurally broken: the render would fail."""
+    """The bytes claim a format (PNG, JPEG, WebP, MP4) but are structurally broken: the generation would fail."""
 
 
 class MediaTooLargeError(MediaError):
@@ -166,7 +166,7 @@ class VideoUrlExpiredError(ApiStatusError):
 
 
 class AmbiguousSubmitError(MagicVideoError):
-    """A submit was sent but its outcome is unknown, so a billed render may exist. Never resubmitted."""
+    """A submit was sent but its outcome is unknown, so a billed generation may exist. Never resubmitted."""
 
     def __init__(self, cause: str, *, client_request_id: str | None = None, generation_id: str | None = None) -> None:
         self.cause = cause
@@ -178,16 +178,16 @@ class AmbiguousSubmitError(MagicVideoError):
                     "submitting again.")
         else:
             ref = f" The request carried X-Client-Request-Id {client_request_id!r}." if client_request_id else ""
-            what = (f"The submit request was sent but no usable answer came back ({cause}), so a render may have "
+            what = (f"The submit request was sent but no usable answer came back ({cause}), so a generation may have "
                     f"been created and billed.{ref} It was NOT resubmitted automatically. Check your generations "
-                    "and usage at https://aimlapi.com/app before running the task again; if a render exists, wait "
+                    "and usage at https://aimlapi.com/app before running the task again; if a generation exists, wait "
                     "on its generation id with MagicVideoSensor instead of submitting again.")
         super().__init__(what)
 
 
-# ===================================================================================== render outcomes
+# ===================================================================================== generation outcomes
 class GenerationFailedError(MagicVideoError):
-    """The render ended in status ``error`` (not billed); carries the API's error name and message."""
+    """The generation ended in status ``error`` (not billed); carries the API's error name and message."""
 
     def __init__(self, generation_id: str, error_name: str | None, error_message: str | None) -> None:
         self.generation_id = generation_id
@@ -198,7 +198,7 @@ class GenerationFailedError(MagicVideoError):
 
 
 class GenerationTimeoutError(MagicVideoError):
-    """The render was still pending when the wait's deadline passed (a task retry reconnects to it)."""
+    """The generation was still pending when the wait's deadline passed (a task retry reconnects to it)."""
 
     def __init__(self, generation_id: str, deadline: str, last_status: str | None = None) -> None:
         self.generation_id = generation_id
@@ -208,7 +208,7 @@ class GenerationTimeoutError(MagicVideoError):
         super().__init__(
             f"Generation {generation_id} did not complete by its deadline {deadline}{status}. It may still finish: "
             f"wait on it again with MagicVideoSensor(generation_id={generation_id!r}) or raise the timeout "
-            "instead of submitting a new render."
+            "instead of submitting a new generation."
         )
 
 
@@ -222,7 +222,7 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class RenderNotCompletedError(DeliveryError):
-    """The render is not ``completed``. Final when it ended in ``error``; otherwise a retry may find it done."""
+    """The generation is not ``completed``. Final when it ended in ``error``; otherwise a retry may find it done."""
 
     def __init__(self, generation_id: str, status: str, detail: str | None = None) -> None:
         self.generation_id = generation_id
@@ -230,7 +230,7 @@ class RenderNotCompletedError(DeliveryError):
         if status == "error":
             self.disposition = FINAL  # type: ignore[misc]  # this instance: it will never have a video
         why = f": {detail}" if detail else ""
-        hint = (" It will never have a video; submit a new render." if status == "error"
+        hint = (" It will never have a video; submit a new generation." if status == "error"
                 else " Wait for it to complete (MagicVideoSensor) before delivering.")
         super().__init__(f"Cannot deliver generation {generation_id}: its status is {status!r}, "
                          f"not 'completed'{why}.{hint}")

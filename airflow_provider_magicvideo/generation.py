@@ -23,7 +23,7 @@ from airflow_provider_magicvideo.redaction import truncate
 
 log = logging.getLogger(__name__)
 
-#: The API's documented lifetime of a completed render's presigned URL.
+#: The API's documented lifetime of a completed generation's presigned URL.
 URL_LIFETIME_SECONDS = 600
 _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _MAX_URL_LIFETIME = 7 * 86_400  # S3's own limit for presigned URLs

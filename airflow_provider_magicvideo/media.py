@@ -97,7 +97,7 @@ def _check_bytes(data: bytes, kind: MediaKind, field: str, limit: int, source: s
     problem = structure_problem(data, mime)
     if problem:
         raise InvalidMediaError(f"{field}: {source} is not a usable {FORMAT_NAMES[mime]}: {problem}. Re-export the "
-                                f"{kind}: sent as it is, it would pay for a render that fails.")
+                                f"{kind}: sent as it is, it would pay for a generation that fails.")
     return mime
 
 

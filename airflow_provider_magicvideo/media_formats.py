@@ -1,5 +1,5 @@
 """Structural checks of the formats the API accepts: bytes that carry a PNG/JPEG/WebP/MP4 signature but
-would not decode (truncated, corrupted) are refused before they pay for a render that fails.
+would not decode (truncated, corrupted) are refused before they pay for a generation that fails.
 
 Only the container structure is walked (no pixel decoding, no dependencies): enough to catch a cut
 download, a file that is only a header, a zero-sized image or a broken chunk. Each check returns a

@@ -19,7 +19,7 @@ from airflow_provider_magicvideo.hooks.submission import make_client_request_id
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: The longest wait accepted (a render takes minutes; a week is a typo).
+#: The longest wait accepted (a generation takes minutes; a week is a typo).
 MAX_TIMEOUT = 7 * 86_400
 
 

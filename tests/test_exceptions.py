@@ -224,7 +224,7 @@ def test_generation_timeout_error_message():
     assert message.startswith("Generation gen-9 did not complete by its deadline 2026-01-01T00:16:40+00:00 "
                               "(last status: generating).")
     assert "MagicVideoSensor(generation_id='gen-9')" in message
-    assert "instead of submitting a new render" in message
+    assert "instead of submitting a new generation" in message
     bare = str(GenerationTimeoutError("gen-8", "2026-01-01T00:00:00+00:00"))
     assert "last status" not in bare
 

@@ -2,7 +2,7 @@
 
 * ``Resend.ALWAYS`` (429, a connection that never reached the server): sent again, POST included;
 * ``Resend.IF_IDEMPOTENT`` (5xx, a lost answer, an unreadable 2xx): a GET is sent again; a submit POST
-  that ends this way may have created a billed render, so it becomes :class:`AmbiguousSubmitError` and is
+  that ends this way may have created a billed generation, so it becomes :class:`AmbiguousSubmitError` and is
   never sent again;
 * ``Resend.NEVER``: raised as is.
 
@@ -35,7 +35,7 @@ def may_resend(method: str, exc: BaseException) -> bool:
 
 
 def _final(method: str, exc: MagicVideoError) -> MagicVideoError:
-    """A submit whose last failure left its outcome open may have created (and billed) a render."""
+    """A submit whose last failure left its outcome open may have created (and billed) a generation."""
     if method.upper() == "POST" and exc.disposition.resend is Resend.IF_IDEMPOTENT:
         return AmbiguousSubmitError(_short(exc), client_request_id=getattr(exc, "client_request_id", None))
     return exc

@@ -32,7 +32,7 @@ USER_AGENT = f"airflow-provider-magicvideo/{__version__}"
 #: The shortest poll interval accepted anywhere (operator, sensor, trigger, connection extra): a render takes
 #: minutes, and a tighter loop only burns the triggerer's CPU and the account's rate limit.
 MIN_POLL_INTERVAL = 1.0
-#: Default cap on a downloaded MP4 (a 608x1080 render is a few MiB): an endless body becomes a clear error.
+#: Default cap on a downloaded MP4 (a 608x1080 video is a few MiB): an endless body becomes a clear error.
 DEFAULT_MAX_VIDEO_BYTES = 500 * 1024 * 1024
 _LOOPBACK = ("localhost", "127.", "[::1]", "::1")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")

@@ -314,7 +314,7 @@ def test_broken_png_is_invalid_media(make, problem):
     with pytest.raises(InvalidMediaError) as info:
         prepare_media(make(), field="image_url")
     assert str(info.value) == (f"image_url: the given bytes is not a usable PNG: {problem}. Re-export the image: "
-                               "sent as it is, it would pay for a render that fails.")
+                               "sent as it is, it would pay for a generation that fails.")
 
 
 def _jpeg_with_height(height: int) -> bytes:
@@ -391,7 +391,7 @@ def test_broken_mp4_is_invalid_media(mp4, make, problem):
     with pytest.raises(InvalidMediaError) as info:
         prepare_media(make(mp4), kind="video", field="video_url")
     assert str(info.value) == (f"video_url: the given bytes is not a usable MP4: {problem}. Re-export the video: "
-                               "sent as it is, it would pay for a render that fails.")
+                               "sent as it is, it would pay for a generation that fails.")
 
 
 def test_broken_file_names_the_file(tmp_path):
