@@ -37,6 +37,11 @@ class Cell:
     python: str
     pins: tuple[str, ...] = ()  # what `lock` adds on top of apache-airflow==X (Airflow's own needs, floors)
     note: str = ""
+    crash: bool = False  # also run the deployment tier's crash-retry scenarios on this line
+
+    @property
+    def packages(self) -> list[str]:
+        return [f"{REPO}[{EXTRAS}]", *(DEPLOYMENT_DRIVERS if self.crash else ())]
 
     @property
     def name(self) -> str:
@@ -50,26 +55,48 @@ class Cell:
 FLOORS = ("requests==2.32.0", "aiohttp==3.14.0", "pendulum==3.0.0", "tenacity==8.2.1")
 CELLS = [
     Cell("3.0.6", "3.11", ("fastapi==0.116.1", "universal-pathlib==0.2.6", *FLOORS),
-         "floor cell: every pyproject floor"),
-    Cell("3.1.8", "3.11"),
-    Cell("3.2.2", "3.11", ("fastapi==0.136.3", "svcs==25.1.0")),
+         "floor cell: every pyproject floor", crash=True),
+    Cell("3.1.8", "3.11", crash=True),
+    Cell("3.2.2", "3.11", ("fastapi==0.136.3", "svcs==25.1.0"), crash=True),
     Cell("3.3.2", "3.11", note="also the dev venv's constraints (make venv)"),
     Cell("3.3.2", "3.12"),
     Cell("3.3.2", "3.13"),
 ]
 
-# (check, pytest arguments); "import" runs first and proves the installed package is the one under test.
+# (check, test paths); a test belongs to the first check whose path prefixes its node id. "import" runs first and
+# proves the installed package is the one under test. One pytest run per cell on two xdist workers (2 cores).
 QUICKSTART = "tests/dags/test_example_dags.py::test_quickstart_renders_and_delivers_a_real_mp4"
 CHECKS: list[tuple[str, list[str]]] = [
     ("operators", ["tests/operators"]),
     ("sensors", ["tests/sensors"]),
     ("triggers", ["tests/triggers"]),
-    ("dags", ["tests/dags", "--deselect", QUICKSTART]),
     ("quickstart dag.test()", [QUICKSTART]),
+    ("dags", ["tests/dags"]),
+    ("billing safety", ["tests/security/test_billing_once.py"]),
     ("provider info + version check", ["tests/test_provider_info.py", "tests/test_version_check.py"]),
     ("provider CLI", ["tests/test_provider_cli.py"]),
 ]
-CHECK_TIMEOUT = 900
+CELL_TIMEOUT = 1800
+JOBS = os.environ.get("JOBS", "2")
+
+# On 3.0-3.2 (3.3.2 is the deployment tier's own line): a real deployment (PostgreSQL, LocalExecutor, two
+# triggerers) where a worker is SIGKILLed during a blocking wait and a triggerer during a deferral; each must
+# end with exactly one generation per task.
+DEPLOYMENT_DRIVERS = ("psycopg2-binary", "asyncpg")
+CRASH = "test_2a_triggerer_killed_while_renders_pending or test_3_worker_crash_reconnects_to_same_render"
+CRASH_CHECK = "crash-retry deployment"
+CRASH_TIMEOUT = 1200
+
+
+def check_of(classname: str, name: str) -> str | None:
+    """The check of a junit test case (classname "tests.operators.test_x[.TestClass]", name "test_y[param]")."""
+    key = f"{classname}::{name}"
+
+    def within(path: str) -> bool:
+        dotted = path.replace(".py", "").replace("/", ".")
+        return key.startswith(dotted) and key[len(dotted) : len(dotted) + 1] in {"", ".", ":", "["}
+
+    return next((check for check, paths in CHECKS if any(within(p) for p in paths)), None)
 
 
 def uv() -> str:
@@ -105,21 +132,26 @@ def scrub(text: str, *roots: Path) -> str:
     return re.sub(r"/tmp/[\w./-]+", "<tmp>", text)
 
 
+# uv does not write .pyc files, and where PYTHONDONTWRITEBYTECODE is set (CI) every process would compile
+# Airflow's sources again: minutes per cell.
+INSTALL = ("pip", "install", "-q", "--compile-bytecode")
+
+
 def ensure_venv(cell: Cell) -> Path:
     venv = COMPAT / cell.name
     py = venv / "bin" / "python"
     python = find_python(cell.python)
     stamp = hashlib.sha256(cell.constraints.read_bytes() + (REPO / "pyproject.toml").read_bytes()
-                           + python.encode() + EXTRAS.encode()).hexdigest()
+                           + python.encode() + " ".join([*INSTALL, *cell.packages]).encode()).hexdigest()
     stamp_file = venv / ".compat-stamp"
     if not (py.exists() and stamp_file.exists() and stamp_file.read_text() == stamp):
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([uv(), "venv", "-q", "-p", python, str(venv)], check=True)
-        subprocess.run([uv(), "pip", "install", "-q", "-p", str(py), "-c", str(cell.constraints),
-                        f"{REPO}[{EXTRAS}]"], check=True)
+        subprocess.run([uv(), *INSTALL, "-p", str(py), "-c", str(cell.constraints), *cell.packages],
+                       check=True)
         stamp_file.write_text(stamp)
     else:  # deps unchanged: only the project, non-editable, without touching anything else
-        subprocess.run([uv(), "pip", "install", "-q", "-p", str(py), "--no-deps", "--reinstall-package",
+        subprocess.run([uv(), *INSTALL, "-p", str(py), "--no-deps", "--reinstall-package",
                         "airflow-provider-magicvideo", str(REPO)], check=True)
     return py
 
@@ -172,56 +204,93 @@ def run_cell(cell: Cell) -> dict:
         result["checks"]["import"] = {"ok": ok, "seconds": time.monotonic() - t, "summary": summary}
         if ok:
             result["versions"] = json.loads(summary)
-        for check, args in CHECKS:
-            junit = tmp / f"{len(result['checks'])}.xml"
-            t = time.monotonic()
-            try:
-                proc = subprocess.run([str(py), "-c", GUARD, "-q", "-p", "no:cacheprovider", "--junitxml",
-                                       str(junit), *args], cwd=tmp, env=env, capture_output=True, text=True,
-                                      timeout=CHECK_TIMEOUT)
-                rc, tail = proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-            except subprocess.TimeoutExpired:
-                rc, tail = -1, [f"timed out after {CHECK_TIMEOUT} s"]
-            counts, failures = parse_junit(junit, tmp)
+        junit = tmp / "junit.xml"
+        paths = sorted({p.split("::")[0] for _, ps in CHECKS for p in ps})
+        t = time.monotonic()
+        try:
+            proc = subprocess.run([str(py), "-c", GUARD, "-q", "-p", "no:cacheprovider", "-n", JOBS, "--dist",
+                                   "loadfile", "--junitxml", str(junit), *paths], cwd=tmp, env=env,
+                                  capture_output=True, text=True, timeout=CELL_TIMEOUT)
+            rc, tail = proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        except subprocess.TimeoutExpired:
+            rc, tail = -1, [f"timed out after {CELL_TIMEOUT} s"]
+        result["tests_seconds"] = round(time.monotonic() - t, 1)
+        for check, counts, seconds, failures in parse_junit(junit, tmp):
             result["failures"] += [(check, *f) for f in failures]
-            result["checks"][check] = {"ok": rc == 0, "seconds": time.monotonic() - t, "counts": counts,
-                                       "summary": scrub(" | ".join(tail), tmp, REPO) if rc else ""}
+            result["checks"][check] = {"ok": not counts["failed"] and bool(counts["passed"]), "seconds": seconds,
+                                       "counts": counts, "summary": "" if counts["passed"] else "no test ran"}
+        if rc and not result["failures"]:  # pytest failed outside any test (collection, crash, timeout)
+            result["checks"]["pytest"] = {"ok": False, "seconds": result["tests_seconds"],
+                                          "summary": scrub(" | ".join(tail), tmp, REPO)}
+        if cell.crash:
+            result["checks"][CRASH_CHECK], result["crash_rows"] = run_crash_scenarios(py, tmp, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["seconds"] = round(time.monotonic() - start, 1)
     return result
 
 
-def parse_junit(path: Path, tmp: Path) -> tuple[dict, list[tuple[str, str]]]:
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    failures = []
-    if not path.exists():
-        return counts, failures
-    for case in ET.parse(path).getroot().iter("testcase"):
-        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
-        if bad is not None:
-            counts["failed"] += 1
-            text = (bad.get("message") or bad.text or "").strip().splitlines()
-            failures.append((f"{case.get('classname')}::{case.get('name')}", scrub((text or [""])[0][:300], tmp, REPO)))
-        elif case.find("skipped") is not None:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-    return counts, failures
+def run_crash_scenarios(py: Path, tmp: Path, env: dict[str, str]) -> tuple[dict, list[dict]]:
+    """The deployment tier's crash scenarios (2a: triggerer killed, 3: worker killed) on this cell's Airflow."""
+    rows_file = tmp / "deployment.json"
+    env = {**env, "MAGICVIDEO_DEPLOYMENT_TIER": "1", "MAGICVIDEO_IT_EXECUTORS": "LocalExecutor",
+           "MAGICVIDEO_IT_CAMPAIGN": "4", "MAGICVIDEO_IT_JSON": str(rows_file)}
+    t = time.monotonic()
+    try:
+        proc = subprocess.run([str(py), "-c", GUARD, "-q", "-p", "no:cacheprovider", "-m", "deployment", "-k", CRASH,
+                               "tests/integration"], cwd=tmp, env=env, capture_output=True, text=True,
+                              timeout=CRASH_TIMEOUT)
+        rc, tail = proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+    except subprocess.TimeoutExpired:
+        rc, tail = -1, [f"timed out after {CRASH_TIMEOUT} s"]
+    rows = json.loads(rows_file.read_text())["rows"] if rows_file.exists() else []
+    scenarios = [r for r in rows if not r["scenario"].startswith("deployment up")]
+    passed = sum(str(r["outcome"]).startswith("PASS") for r in scenarios)
+    counts = {"passed": passed, "failed": len(scenarios) - passed, "skipped": 0}
+    ok = rc == 0 and len(scenarios) == 2 and passed == 2
+    return ({"ok": ok, "seconds": time.monotonic() - t, "counts": counts,
+             "summary": "" if ok else scrub(" | ".join(tail), tmp, REPO)}, rows)
+
+
+def parse_junit(path: Path, tmp: Path) -> list[tuple[str, dict, float, list[tuple[str, str]]]]:
+    """Per check: counts, summed test seconds (across both workers), failures."""
+    checks: dict[str, tuple[dict[str, int], list[float], list[tuple[str, str]]]] = {
+        check: ({"passed": 0, "failed": 0, "skipped": 0}, [0.0], []) for check, _ in CHECKS
+    }
+    if path.exists():
+        for case in ET.parse(path).getroot().iter("testcase"):
+            module, name = case.get("classname") or "", case.get("name") or ""
+            check = check_of(module, name)
+            if check is None:
+                continue
+            counts, seconds, failures = checks[check]
+            seconds[0] += float(case.get("time") or 0)
+            bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if bad is not None:
+                counts["failed"] += 1
+                text = (bad.get("message") or bad.text or "").strip().splitlines()
+                failures.append((f"{module}::{name}", scrub((text or [""])[0][:300], tmp, REPO)))
+            elif case.find("skipped") is not None:
+                counts["skipped"] += 1
+            else:
+                counts["passed"] += 1
+    return [(check, counts, seconds[0], failures) for check, (counts, seconds, failures) in checks.items()]
 
 
 def write_table(results: list[dict], total: float) -> None:
     names = ["import", *(c for c, _ in CHECKS)]
+    names += [n for n in ("pytest", CRASH_CHECK) if any(n in r["checks"] for r in results)]
     lines = [
         "# Compatibility matrix",
         "",
         f"Written by `make test-compat` (scripts/compat.py) on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
         f"{total / 60:.1f} min for all cells on this machine ({os.cpu_count()} cores). Each cell is a venv built "
         "from `constraints/<cell>.txt` with the project installed non-editable (`.[emulator,amazon,dev]`); the "
-        "tests run from a copy of `tests/` so they import the installed package.",
+        "tests run from a copy of `tests/` so they import the installed package, in one pytest run on two workers; a "
+        "check's seconds are the sum of its tests' times, the last columns the cell's build and test wall times.",
         "",
-        "| cell | versions | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        "| cell | versions | " + " | ".join(names) + " | build | tests |",
+        "|---|---|" + "---|" * (len(names) + 2),
     ]
     for r in results:
         v = r.get("versions", {})
@@ -236,7 +305,16 @@ def write_table(results: list[dict], total: float) -> None:
             k = c.get("counts")
             count = f" {k['passed']}/{k['passed'] + k['failed']}" if k and (k["passed"] + k["failed"]) else ""
             cells.append(f"{'pass' if c['ok'] else '**FAIL**'}{count} ({c['seconds']:.0f} s)")
-        lines.append(f"| {r['cell']} | {versions} | " + " | ".join(cells) + " |")
+        walls = [f"{r[k]:.0f} s" if k in r else "—" for k in ("install_seconds", "tests_seconds")]
+        lines.append(f"| {r['cell']} | {versions} | " + " | ".join(cells + walls) + " |")
+    crash = [(r["cell"], row) for r in results for row in r.get("crash_rows", [])]
+    if crash:
+        lines += ["", "## Crash-retry scenarios in a real deployment", "",
+                  "The deployment tier's scenarios 2a and 3 (docs/reliability.md) on each older line: PostgreSQL, "
+                  "LocalExecutor, two triggerers, the emulator with 45 s renders; POSTs = generations created.", "",
+                  "| cell | scenario | renders | POSTs | outcome | wall s | notes |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {cell} | {row['scenario']} | {row['renders']} | {row['posts']} | {row['outcome']} | "
+                  f"{row['seconds']} | {row['notes']} |" for cell, row in crash]
     lines += ["", "## Failures", ""]
     for r in results:
         bad = [f"- `{test}` ({check}): {msg}" for check, test, msg in r["failures"]]

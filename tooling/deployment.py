@@ -161,6 +161,11 @@ class Deployment:
             "AIRFLOW__API__BASE_URL": self.api,
             "AIRFLOW__API__SECRET_KEY": self.fernet_key,
             "AIRFLOW__API_AUTH__JWT_SECRET": self.fernet_key,
+            # Recommended by Airflow, and required on 3.0: without it, 3.0.6 with current PyJWT fails every
+            # POST /auth/token ("Issuer (iss) must be a string").
+            "AIRFLOW__API_AUTH__JWT_ISSUER": "magicvideo-deployment-tier",
+            # xcom() reads values with ?deserialize=true, which 3.0 refuses unless this is on (later lines allow it).
+            "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",

@@ -8,6 +8,7 @@ fault matrix), and the results table, printed at the end and written to ``docs/r
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import time
@@ -148,6 +149,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(text))
+    if os.environ.get("MAGICVIDEO_IT_JSON"):  # the version matrix reads the rows from here
+        Path(os.environ["MAGICVIDEO_IT_JSON"]).write_text(json.dumps({"exitstatus": int(exitstatus), "rows": RESULTS}))
 
 
 def _version(name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.deployment
 
-N_CAMPAIGN = 20
+# The version matrix (scripts/compat.py) runs the crash scenarios with a smaller campaign on each Airflow line.
+N_CAMPAIGN = int(os.environ.get("MAGICVIDEO_IT_CAMPAIGN", "20"))
 N_FAULTS = 3
 PARALLELISM = 4
 
@@ -149,7 +151,7 @@ def test_2a_triggerer_killed_while_renders_pending(dep: Deployment, tier: Tier) 
             assigned = [t for t in triggers if t["triggerer_id"] is not None]
             return triggers if len(assigned) == N_CAMPAIGN else None
 
-        triggers = wait_for("all 20 renders deferred and assigned to a triggerer", all_pending, 300, 0.5)
+        triggers = wait_for(f"all {N_CAMPAIGN} renders deferred and assigned to a triggerer", all_pending, 300, 0.5)
         dep.trigger_snapshots.extend(t["kwargs"] for t in triggers)
         victim, survivor, held = kill_triggerer_holding(dep, triggers)
         killed_at = time.monotonic()
@@ -309,8 +311,15 @@ FAULTS: dict[str, tuple[set[str], str | None, int]] = {
 }
 
 
+# How a fault is handled is decided in the hook and the operators, whatever the executor: CeleryExecutor repeats
+# only the faults whose handling spans task retries (a retry on another worker process), to keep CI in budget.
+CELERY_FAULTS = {"server_errors", "drop_after_post"}
+
+
 @pytest.mark.parametrize("profile", list(FAULTS))
 def test_4_fault_matrix(dep: Deployment, tier: Tier, profile: str) -> None:
+    if dep.executor == "CeleryExecutor" and profile not in CELERY_FAULTS:
+        pytest.skip(f"fault {profile!r} runs on LocalExecutor only (executor-independent handling)")
     allowed, message, hold = FAULTS[profile]
     emu = tier.emulators["fast"]
     with scenario(dep, f"4. fault `{profile}`") as row:
