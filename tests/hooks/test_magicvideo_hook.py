@@ -536,7 +536,8 @@ def test_test_connection_without_key(monkeypatch, requests_mock):
 
 def test_ui_field_behaviour():
     behaviour = MagicVideoHook.get_ui_field_behaviour()
-    assert behaviour["hidden_fields"] == ["login", "schema", "port"]
+    assert behaviour["hidden_fields"] == ["login", "schema"]  # the port stays: Airflow 3.3's Test action needs it
+    assert behaviour["relabeling"]["port"] == "API port"
     assert behaviour["relabeling"]["password"] == "API key"
 
 

@@ -178,25 +178,32 @@ def test_add_a_connection_in_the_form_and_test_it_from_the_list(page: Page, ui: 
     form.get_by_role("combobox").fill("AI/ML")
     page.get_by_role("option", name="AI/ML API Magic Video").click()
     form.locator("input[name=host]").fill(emulator.base_url)
+    form.locator("input[name=port]").fill(str(emulator.port))  # "API port": the list's Test action needs it
     form.locator("input[name=password]").fill(tier.api_key)
     form.get_by_role("button", name="Extra Fields", exact=True).click()
     form.locator("#switch\\:element_allow_insecure_video_urls").click()  # the emulator serves http:// URLs
     form.get_by_role("button", name="Save").click()
     expect(form).to_be_hidden(timeout=UI_TIMEOUT_MS)
 
+    expect(page.get_by_role("row").filter(has_text=CONN_ID)).to_be_visible(timeout=UI_TIMEOUT_MS)
+    page.reload(wait_until="load")  # the list as a later visit shows it (and without the "created" toast)
     row = page.get_by_role("row").filter(has_text=CONN_ID)
     expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
     before = emulator.stats()["total_posts"]
     row.get_by_role("button", name="Test Connection").click()
     result = toast(page, "Test Connection")
     expect(result).to_be_visible(timeout=UI_TIMEOUT_MS)
+    result.hover()  # a hovered toast stays open
+    expect(result).to_have_css("opacity", "1", timeout=UI_TIMEOUT_MS)  # fully faded in
     text = result.inner_text()
     shot(page, "connection-test-toast")
     assert "Test Connection Successful" in text and "Connection OK" in text, (text, tests_seen)
     assert f"key accepted by {emulator.base_url}" in text and "credits" in text, text
     assert tier.api_key not in text
     assert [status for status, _, _ in tests_seen] == [200], tests_seen
-    assert json.loads(tests_seen[0][1])["password"] == "***", "the UI sends the stored key's mask, not the key"
+    sent = json.loads(tests_seen[0][1])
+    assert sent["password"] == "***", "the UI sends the stored key's mask, not the key"
+    assert sent["port"] == emulator.port
     assert emulator.stats()["total_posts"] == before  # the test spends no credits
     TIMINGS["connection form + Test"] = time.monotonic() - started
 
