@@ -51,10 +51,14 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "AI/ML API Magic Video",
                 "connection-type": "magicvideo",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["login", "schema", "port"],
-                    "relabeling": {"password": "API key", "host": "API base URL"},
+                    # The port stays visible: the connections list's Test action of Airflow 3.3.0-3.3.2 posts
+                    # `port: 0` for a connection stored without one, and the API refuses that as "testing a
+                    # different destination" (HTTP 400, "Bad Request" in the UI). A stored port tests fine.
+                    "hidden-fields": ["login", "schema"],
+                    "relabeling": {"password": "API key", "host": "API base URL", "port": "API port"},
                     "placeholders": {
                         "host": "https://api.aimlapi.com/v2 (leave empty for the public API)",
+                        "port": "443 (the port of the API base URL; the Test action needs it)",
                         "password": "your AI/ML API key",
                         "extra": '{"timeout": 30, "max_retries": 3, "poll_interval": 15, "wait_timeout": 1000}',
                     },

@@ -359,14 +359,17 @@ class Deployment:
 
 @contextlib.contextmanager
 def deployment(executor: str, conns: dict[str, str], api_key: str, template: str, user: str,
-               dags_folder: Path) -> Iterator[Deployment]:
-    """A deployment on a fresh copy of the migrated ``template`` database; everything is torn down after."""
-    name = f"{template.removesuffix('_tpl')}_{executor[:5].lower()}"
+               dags_folder: Path, *, label: str = "", triggerers: int = 2,
+               extra_env: dict[str, str] | None = None) -> Iterator[Deployment]:
+    """A deployment on a fresh copy of the migrated ``template`` database; everything is torn down after.
+
+    ``label`` keeps the database name apart from other deployments on the same template."""
+    name = f"{template.removesuffix('_tpl')}_{label}{executor[:5].lower()}"
     pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}", user)
     dep = Deployment(executor=executor, database=name, pg_user=user, conns=conns, api_key=api_key,
-                     dags_folder=dags_folder)
+                     dags_folder=dags_folder, extra_env=dict(extra_env or {}))
     try:
-        dep.start()
+        dep.start(triggerers=triggerers)
         yield dep
     finally:
         dep.stop()

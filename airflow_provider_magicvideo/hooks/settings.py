@@ -35,6 +35,7 @@ MIN_POLL_INTERVAL = 1.0
 #: Default cap on a downloaded MP4 (a 608x1080 video is a few MiB): an endless body becomes a clear error.
 DEFAULT_MAX_VIDEO_BYTES = 500 * 1024 * 1024
 _LOOPBACK = ("localhost", "127.", "[::1]", "::1")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -64,10 +65,11 @@ def normalize_base_url(host: str | None, *, schema: str | None = None, port: int
         raise ConnectionConfigError(f"host: {shown!r} is not an http(s) address. Leave it empty for "
                                     f"{DEFAULT_BASE_URL}.")
     netloc = parts.netloc
-    if port and host_port is None:
+    if port and host_port is None:  # a port in the host wins over the connection's port field
         if not 0 < int(port) < 65536:
             raise ConnectionConfigError(f"port: {port!r} is not a TCP port (1-65535).")
-        netloc = f"{netloc}:{int(port)}"
+        if int(port) != _DEFAULT_PORTS[parts.scheme]:  # "API port" 443 with an https host: nothing to add
+            netloc = f"{netloc}:{int(port)}"
     path = parts.path.rstrip("/") or "/v2"
     return urlunsplit((parts.scheme, netloc, path, "", ""))
 

@@ -536,7 +536,8 @@ def test_test_connection_without_key(monkeypatch, requests_mock):
 
 def test_ui_field_behaviour():
     behaviour = MagicVideoHook.get_ui_field_behaviour()
-    assert behaviour["hidden_fields"] == ["login", "schema", "port"]
+    assert behaviour["hidden_fields"] == ["login", "schema"]  # the port stays: Airflow 3.3's Test action needs it
+    assert behaviour["relabeling"]["port"] == "API port"
     assert behaviour["relabeling"]["password"] == "API key"
 
 
@@ -636,6 +637,14 @@ def test_close_drops_the_session(hook):
         ("example.com", "ftp", None, "https://example.com/v2"),
         ("example.com", None, 8443, "https://example.com:8443/v2"),
         ("https://example.com:9000", None, 8443, "https://example.com:9000/v2"),
+        # The form's "API port" (visible for Airflow 3.3's Test action): the scheme's own port adds nothing.
+        ("https://api.aimlapi.com/v2", None, 443, "https://api.aimlapi.com/v2"),
+        ("api.aimlapi.com", None, 443, "https://api.aimlapi.com/v2"),
+        ("http://example.com/v2", None, 80, "http://example.com/v2"),
+        ("http://example.com/v2", None, 443, "http://example.com:443/v2"),
+        (None, None, 443, DEFAULT_BASE_URL),
+        ("http://127.0.0.1:8787/v2", None, 8787, "http://127.0.0.1:8787/v2"),
+        ("api.aimlapi.com", None, 0, "https://api.aimlapi.com/v2"),
         ("https://api.aimlapi.com/v2/", None, None, "https://api.aimlapi.com/v2"),
         ("https://api.aimlapi.com/", None, None, "https://api.aimlapi.com/v2"),
         ("https://proxy.corp/aiml/v2", None, None, "https://proxy.corp/aiml/v2"),
