@@ -358,7 +358,8 @@ def test_deferral_hands_the_trigger_only_plain_key_free_values(monkeypatch):
     text = json.dumps([kwargs, deferred.value.kwargs])
     assert API_KEY not in text
     assert "http" not in text.lower()  # no URL: the trigger reads the connection itself
-    assert context["ti"].xcoms["video_url"] == ""  # the extra link has a value to read while deferred
+    assert "video_url" not in context["ti"].xcoms  # the extra link reads no XCom
+    assert context["ti"].xcoms["generation_id"] == "gen-new-1"  # what the link's redirect looks up
     assert hook.waits == []
 
 
