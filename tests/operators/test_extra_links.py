@@ -141,6 +141,7 @@ def test_clicking_each_link_logged_in_redirects_to_the_render(quickstart, magicv
 
     monkeypatch.setenv(*conn_env(magicvideo_emulator_session.base_url))
     monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_ISSUER", "airflow")  # Airflow 3.0 signs nothing without one
     from airflow.api_fastapi.app import create_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 

@@ -55,3 +55,15 @@ def test_airflows_own_api_server_app_serves_the_route_and_refuses_anonymous_requ
         assert answer.json() == {"detail": "Not authenticated"}
     finally:
         purge_cached_app()
+
+
+def test_on_airflow_30_the_ui_cookie_is_handed_over_as_the_bearer_header():
+    from airflow_provider_magicvideo.plugins import cookie_as_bearer
+
+    scope = {"type": "http", "headers": [(b"cookie", b"theme=dark; _token=eyJ.abc.def")]}
+    assert cookie_as_bearer(scope)["headers"][-1] == (b"authorization", b"Bearer eyJ.abc.def")
+    explicit = {"type": "http", "headers": [(b"authorization", b"Bearer other"), (b"cookie", b"_token=eyJ")]}
+    assert cookie_as_bearer(explicit) is explicit  # an explicit credential wins, as in Airflow >= 3.1
+    for headers in ([], [(b"cookie", b"theme=dark")], [(b"cookie", b"_token=")]):
+        scope = {"type": "http", "headers": headers}
+        assert cookie_as_bearer(scope) is scope

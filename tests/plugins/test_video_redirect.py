@@ -42,6 +42,7 @@ def recorded(monkeypatch) -> dict[tuple[str, str, str, int], str]:
 @pytest.fixture
 def client(airflow_db, monkeypatch) -> TestClient:
     monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_ISSUER", "airflow")  # Airflow 3.0 signs nothing without one
     from airflow.api_fastapi.app import create_auth_manager
 
     create_auth_manager()
