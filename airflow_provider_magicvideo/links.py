@@ -20,7 +20,9 @@ So the links here read no XCom at all
     click time it requires a logged-in user allowed to read the DAG's task instances, looks up the generation
     the task instance recorded (its ``generation_id`` XCom), asks the API for it and answers ``302`` to a fresh
     presigned URL. The link never expires, is present from the first time a try leaves the worker (a deferred
-    submit included), and needs only the task instance key and the operator's ``conn_id`` to build.
+    submit included), and needs only the task instance key and the operator's ``conn_id`` to build. The
+    operators also write it when a try starts (:func:`push_links_now`), so a task that waits while running
+    (blocking, poking) shows it too.
 
     :class:`MagicVideoDeliveredLink` ("Delivered video") is the delivered object where the store has a page a
     browser can open without a secret: ``s3://`` → the AWS console's object page (never expires; the console
@@ -70,6 +72,20 @@ def s3_console_url(uri: str) -> str | None:
     return f"https://s3.console.aws.amazon.com/s3/object/{quote(split.netloc, safe='')}?prefix={quote(key, safe='')}"
 
 
+def push_links_now(task: BaseOperator, context: Any) -> None:
+    """Write the task's link values at the start of a try as well.
+
+    Airflow writes them only when a try leaves the worker, and clears a task's XComs when a try starts: a
+    blocking wait or a poking sensor would show an empty "Extra Links" heading for the whole render. Empty
+    values are not written (the UI would hide them anyway).
+    """
+    ti = context["ti"]
+    for link in task.operator_extra_links:
+        value = link.get_link(task, ti_key=ti)
+        if value:
+            ti.xcom_push(key=link.xcom_key, value=value)
+
+
 class MagicVideoLink(BaseOperatorLink):
     """"AI/ML API video": the provider's api-server redirect to a fresh presigned URL of the task's render.
 
@@ -102,4 +118,4 @@ class MagicVideoDeliveredLink(BaseOperatorLink):
 
 
 __all__ = ["GENERATION_ID_KEY", "URL_PREFIX", "MagicVideoDeliveredLink", "MagicVideoLink", "api_server_url",
-           "s3_console_url", "video_redirect_path"]
+           "push_links_now", "s3_console_url", "video_redirect_path"]

@@ -99,3 +99,15 @@ def test_every_task_has_a_link_that_is_never_empty():
     for cls in (MagicVideoSubmitOperator, MagicVideoSensor, MagicVideoDeliverOperator):
         assert any(isinstance(link, MagicVideoLink) for link in cls.operator_extra_links), cls
     assert links.URL_PREFIX == "/magicvideo"
+
+
+def test_push_links_now_writes_the_values_a_running_task_shows(base_url):
+    """Airflow writes link values only when a try ends: the operators write them when it starts, too."""
+    from airflow_provider_magicvideo.links import push_links_now
+
+    base_url(None)
+    pushed: dict[str, str] = {}
+    ti = SimpleNamespace(**vars(ti_key("deliver")), xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    op = MagicVideoDeliverOperator(task_id="deliver", generation_id="g", destination="/tmp/x.mp4")
+    push_links_now(op, {"ti": ti})
+    assert pushed == {"_link_MagicVideoLink": MagicVideoLink().get_link(op, ti_key=ti)}  # "" values are not written

@@ -24,7 +24,12 @@ from airflow_provider_magicvideo.exceptions import InvalidInputError
 from airflow_provider_magicvideo.generation import resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.settings import positive_number
-from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoDeliveredLink, MagicVideoLink
+from airflow_provider_magicvideo.links import (
+    GENERATION_ID_KEY,
+    MagicVideoDeliveredLink,
+    MagicVideoLink,
+    push_links_now,
+)
 from airflow_provider_magicvideo.tasks import client_request_id_for, fail_task
 
 if TYPE_CHECKING:
@@ -90,6 +95,7 @@ class MagicVideoDeliverOperator(BaseOperator):
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
 
     def execute(self, context: Context) -> dict[str, Any]:
+        push_links_now(self, context)
         hook = self.get_hook(context)
         with fail_task():
             generation_id = resolve_generation_id(self.generation_id)

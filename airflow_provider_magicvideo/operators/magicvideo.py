@@ -21,7 +21,7 @@ from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.reconcile import quote_of
 from airflow_provider_magicvideo.hooks.settings import positive_number
-from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink
+from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink, push_links_now
 from airflow_provider_magicvideo.tasks import (
     TaskState,
     check_count,
@@ -124,6 +124,7 @@ class MagicVideoSubmitOperator(BaseOperator):
     #   3. wait, when asked: blocking here, or deferred to MagicVideoTrigger and resumed in execute_complete;
     #   4. publish the result (XCom, asset events).
     def execute(self, context: Context) -> Any:
+        push_links_now(self, context)
         hook = self.get_hook(context)
         state = TaskState(context, self.state_key)
         with fail_task():

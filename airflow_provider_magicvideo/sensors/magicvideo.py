@@ -20,7 +20,7 @@ from airflow_provider_magicvideo.exceptions import MagicVideoError
 from airflow_provider_magicvideo.generation import Generation, resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.polling import Wait
-from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink
+from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink, push_links_now
 from airflow_provider_magicvideo.operators.magicvideo import publish
 from airflow_provider_magicvideo.tasks import (
     check_count,
@@ -86,6 +86,7 @@ class MagicVideoSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self._client_request_id = client_request_id_for(context)
+        push_links_now(self, context)
         context["ti"].xcom_push(key=GENERATION_ID_KEY, value=self._id)  # the extra link finds it here
         if not self.deferrable:
             return self._handed_on(context, super().execute(context))

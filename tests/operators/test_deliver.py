@@ -95,7 +95,10 @@ def test_execute_returns_and_publishes_the_result(fake_api, tmp_path):
                       "content_type": "video/mp4", "generation_id": GEN, "skipped": False}
     assert (tmp_path / "v.mp4").read_bytes() == VIDEO
     assert ctx["outlet_events"][asset].extra == result
-    assert ctx["ti"].xcoms == {"generation_id": GEN}  # pushed first: the extra link's redirect finds it there
+    assert ctx["ti"].xcoms["generation_id"] == GEN  # the extra link's redirect finds it there
+    # written when the try starts too (Airflow writes links only when it ends); the s3-only link stays unwritten
+    assert ctx["ti"].xcoms["_link_MagicVideoLink"].endswith("/tasks/deliver/video?map_index=-1&conn_id=magicvideo_default")
+    assert "_link_MagicVideoDeliveredLink" not in ctx["ti"].xcoms
     assert op.delivered_uri == result["uri"]  # the "Delivered video" link reads it when the worker finalizes
 
 
