@@ -42,8 +42,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.magicvideo"]}],
         "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.magicvideo"]}],
         "extra-links": [
-            f"{_PACKAGE}.operators.magicvideo.MagicVideoLink",
-            f"{_PACKAGE}.operators.deliver.MagicVideoDeliveredLink",
+            f"{_PACKAGE}.links.MagicVideoLink",
+            f"{_PACKAGE}.links.MagicVideoDeliveredLink",
         ],
         "connection-types": [
             {

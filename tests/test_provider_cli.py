@@ -34,5 +34,12 @@ def test_airflow_providers_hooks_shows_the_connection_type():
 @pytest.mark.integration
 def test_airflow_providers_links_shows_both_extra_links():
     links = {link["extra_link_class_name"] for link in _airflow_json("providers", "links")}
-    assert {"airflow_provider_magicvideo.operators.magicvideo.MagicVideoLink",
-            "airflow_provider_magicvideo.operators.deliver.MagicVideoDeliveredLink"} <= links
+    assert {"airflow_provider_magicvideo.links.MagicVideoLink",
+            "airflow_provider_magicvideo.links.MagicVideoDeliveredLink"} <= links
+
+
+@pytest.mark.integration
+def test_airflow_plugins_lists_the_redirect_app():
+    plugins = {plugin["name"]: plugin for plugin in _airflow_json("plugins")}
+    assert "magicvideo" in plugins
+    assert "/magicvideo" in json.dumps(plugins["magicvideo"].get("fastapi_apps"))

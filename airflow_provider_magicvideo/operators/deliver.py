@@ -2,7 +2,7 @@
 
 A thin wrapper over :func:`airflow_provider_magicvideo.delivery.deliver_generation`: it resolves the
 arguments, maps permanent failures to ``AirflowFailException`` and publishes the result (XCom, asset
-event extra, the "Delivered video" link).
+event extra, ``delivered_uri`` for the "Delivered video" link; see :mod:`airflow_provider_magicvideo.links`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, ObjectStoragePath, XCom
+from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_magicvideo.delivery import (
     DEFAULT_CHUNK_SIZE,
@@ -24,21 +24,16 @@ from airflow_provider_magicvideo.exceptions import InvalidInputError
 from airflow_provider_magicvideo.generation import resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.settings import positive_number
+from airflow_provider_magicvideo.links import (
+    GENERATION_ID_KEY,
+    MagicVideoDeliveredLink,
+    MagicVideoLink,
+    push_links_now,
+)
 from airflow_provider_magicvideo.tasks import client_request_id_for, fail_task
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
-
-
-class MagicVideoDeliveredLink(BaseOperatorLink):
-    """The URI the video was delivered to (``file://…`` or ``s3://bucket/key``), read from the task's XCom."""
-
-    name = "Delivered video"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        value = XCom.get_value(ti_key=ti_key, key="return_value")
-        uri = value.get("uri") if isinstance(value, Mapping) else None
-        return uri if isinstance(uri, str) else ""
+    from airflow.providers.common.compat.sdk import Context
 
 
 class MagicVideoDeliverOperator(BaseOperator):
@@ -65,7 +60,8 @@ class MagicVideoDeliverOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("generation_id", "destination", "dest_conn_id")
-    operator_extra_links = (MagicVideoDeliveredLink(),)
+    #: "AI/ML API video" (a fresh URL of the render, at click time) and "Delivered video" (s3:// only).
+    operator_extra_links = (MagicVideoLink(), MagicVideoDeliveredLink())
     ui_color = "#c9e7f5"
 
     def __init__(
@@ -92,16 +88,22 @@ class MagicVideoDeliverOperator(BaseOperator):
         self.overwrite: Overwrite = overwrite
         self.chunk_size = chunk_size
         self.max_attempts = max_attempts
+        #: Set by a successful ``execute``; the "Delivered video" link reads it when the worker finalizes the task.
+        self.delivered_uri: str | None = None
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
 
     def execute(self, context: Context) -> dict[str, Any]:
+        push_links_now(self, context)
         hook = self.get_hook(context)
+        with fail_task():
+            generation_id = resolve_generation_id(self.generation_id)
+        context["ti"].xcom_push(key=GENERATION_ID_KEY, value=generation_id)  # the extra link finds it here
         try:
             with fail_task():
                 result = deliver_generation(
-                    hook, resolve_generation_id(self.generation_id),
+                    hook, generation_id,
                     as_destination(self.destination, self.dest_conn_id or None),
                     chunk_size=self.chunk_size, max_attempts=self.max_attempts, overwrite=self.overwrite,
                 )
@@ -111,9 +113,11 @@ class MagicVideoDeliverOperator(BaseOperator):
         return result.as_xcom()
 
     def _publish(self, context: Context, result: DeliveryResult) -> None:
-        """Attach the result to the asset events of this task's Asset outlets."""
+        """Remember where the video went (for the link) and attach the result to the asset events of this
+        task's Asset outlets."""
         from airflow.providers.common.compat.sdk import Asset
 
+        self.delivered_uri = result.uri
         outlets = [o for o in (self.outlets or []) if isinstance(o, Asset)]
         if not outlets:
             return
@@ -122,4 +126,4 @@ class MagicVideoDeliverOperator(BaseOperator):
             events[asset].extra.update(result.as_xcom())
 
 
-__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]
+__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]  # the link: its registered import path

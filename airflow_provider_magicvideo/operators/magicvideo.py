@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, XCom, conf
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, conf
 
 from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
 from airflow_provider_magicvideo.exceptions import (
@@ -21,6 +21,7 @@ from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.reconcile import quote_of
 from airflow_provider_magicvideo.hooks.settings import positive_number
+from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink, push_links_now
 from airflow_provider_magicvideo.tasks import (
     TaskState,
     check_count,
@@ -34,20 +35,14 @@ from airflow_provider_magicvideo.templates import Model, resolve_model, resolve_
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context, TaskInstanceKey
+    from airflow.providers.common.compat.sdk import Context
 
-class MagicVideoLink(BaseOperatorLink):
-    """Link to the rendered MP4. The API's presigned URL expires 10 minutes after it was issued."""
-
-    name = "AI/ML API video (link valid 10 min)"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        return XCom.get_value(ti_key=ti_key, key="video_url") or ""
+__all__ = ["MagicVideoLink", "MagicVideoSubmitOperator", "publish"]  # MagicVideoLink: its registered import path
 
 
 def publish(task: BaseOperator, context: Context, result: dict[str, Any]) -> None:
-    """Hand a finished generation on: ``video_url`` under its own XCom key (the link reads it) and the
-    result's essentials as the extra of every :class:`Asset` outlet."""
+    """Hand a finished generation on: ``video_url`` under its own XCom key and the result's essentials as
+    the extra of every :class:`Asset` outlet."""
     context["ti"].xcom_push(key="video_url", value=result["video_url"])
     task.log.info("Generation %s is ready (URL valid until %s)", result["generation_id"], result["url_expires_at"])
     extra = {k: result[k] for k in ("generation_id", "video_url", "template", "credits_used")}
@@ -129,6 +124,7 @@ class MagicVideoSubmitOperator(BaseOperator):
     #   3. wait, when asked: blocking here, or deferred to MagicVideoTrigger and resumed in execute_complete;
     #   4. publish the result (XCom, asset events).
     def execute(self, context: Context) -> Any:
+        push_links_now(self, context)
         hook = self.get_hook(context)
         state = TaskState(context, self.state_key)
         with fail_task():
@@ -136,7 +132,7 @@ class MagicVideoSubmitOperator(BaseOperator):
             if generation is None:
                 submission, generation = self._submit(context, hook, state)
         ti = context["ti"]
-        ti.xcom_push(key="generation_id", value=generation.id)
+        ti.xcom_push(key=GENERATION_ID_KEY, value=generation.id)  # the extra link finds it here
         if submission.get("credits_used") is not None:
             ti.xcom_push(key="credits_used", value=submission["credits_used"])
         if not self.wait_for_completion:
@@ -248,9 +244,6 @@ class MagicVideoSubmitOperator(BaseOperator):
                 "min_balance_renders.")
 
     def _defer(self, context: Context, generation_id: str, submission: dict[str, Any]) -> None:
-        # The extra link is evaluated when the task leaves the worker: give it a value to read ("" rather than
-        # None, which Airflow 3.0 refuses as an XCom value).
-        context["ti"].xcom_push(key="video_url", value="")
         self.defer(
             trigger=MagicVideoTrigger(generation_id=generation_id, end_time=deadline_after(self.timeout),
                                       conn_id=self.conn_id, poll_interval=self.poll_interval,

@@ -20,7 +20,8 @@ from airflow_provider_magicvideo.exceptions import MagicVideoError
 from airflow_provider_magicvideo.generation import Generation, resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.polling import Wait
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoLink, publish
+from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink, push_links_now
+from airflow_provider_magicvideo.operators.magicvideo import publish
 from airflow_provider_magicvideo.tasks import (
     check_count,
     check_interval,
@@ -85,6 +86,8 @@ class MagicVideoSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self._client_request_id = client_request_id_for(context)
+        push_links_now(self, context)
+        context["ti"].xcom_push(key=GENERATION_ID_KEY, value=self._id)  # the extra link finds it here
         if not self.deferrable:
             return self._handed_on(context, super().execute(context))
         try:
@@ -97,8 +100,6 @@ class MagicVideoSensor(BaseSensorOperator):
             raise
         if first.is_done:
             return self._handed_on(context, first.xcom_value)
-        # The extra link is evaluated when the task leaves the worker to defer: give it a value to read.
-        context["ti"].xcom_push(key="video_url", value="")
         self.defer(
             trigger=MagicVideoTrigger(generation_id=self._id, end_time=deadline_after(self.timeout),
                                       conn_id=self.conn_id, poll_interval=self.poke_interval,
@@ -127,7 +128,7 @@ class MagicVideoSensor(BaseSensorOperator):
         return self._handed_on(context, result_of(event, self._known))
 
     def _handed_on(self, context: Context, result: Any) -> Any:
-        """Push ``video_url`` under its own key too, as the submit operator does (the link reads it)."""
+        """Push ``video_url`` under its own key too, as the submit operator does."""
         if isinstance(result, Mapping) and result.get("video_url"):
             publish(self, context, dict(result))
         return result

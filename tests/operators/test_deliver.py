@@ -30,7 +30,9 @@ RESULT_KEYS = {"uri", "size", "sha256", "content_type", "generation_id", "skippe
 def context(**ti: Any) -> dict[str, Any]:
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
-    fields = {"dag_id": "campaign", "task_id": "deliver", "run_id": "manual__2026-01-02", "map_index": -1, **ti}
+    xcoms: dict[str, Any] = {}
+    fields = {"dag_id": "campaign", "task_id": "deliver", "run_id": "manual__2026-01-02", "map_index": -1,
+              "xcoms": xcoms, "xcom_push": lambda key, value: xcoms.__setitem__(key, value), **ti}
     return {"ti": SimpleNamespace(**fields), "outlet_events": OutletEventAccessors()}
 
 
@@ -93,6 +95,11 @@ def test_execute_returns_and_publishes_the_result(fake_api, tmp_path):
                       "content_type": "video/mp4", "generation_id": GEN, "skipped": False}
     assert (tmp_path / "v.mp4").read_bytes() == VIDEO
     assert ctx["outlet_events"][asset].extra == result
+    assert ctx["ti"].xcoms["generation_id"] == GEN  # the extra link's redirect finds it there
+    # written when the try starts too (Airflow writes links only when it ends); the s3-only link stays unwritten
+    assert ctx["ti"].xcoms["_link_MagicVideoLink"].endswith("/tasks/deliver/video?map_index=-1&conn_id=magicvideo_default")
+    assert "_link_MagicVideoDeliveredLink" not in ctx["ti"].xcoms
+    assert op.delivered_uri == result["uri"]  # the "Delivered video" link reads it when the worker finalizes
 
 
 def test_hook_gets_a_client_request_id_from_the_task_instance(fake_api, tmp_path):
@@ -172,25 +179,14 @@ def test_template_fields():
 
 
 # =============================================================================================== link
-def test_link_returns_the_delivered_uri(monkeypatch):
-    from airflow_provider_magicvideo.operators import deliver as module
-
-    seen = {}
-
-    def get_value(*, ti_key, key):
-        seen.update(ti_key=ti_key, key=key)
-        return {"uri": "s3://campaigns/2026-01-02/sku.mp4", "size": 1}
-
-    monkeypatch.setattr(module.XCom, "get_value", staticmethod(get_value))
-    link = MagicVideoDeliveredLink()
+def test_links_are_the_render_redirect_and_the_delivered_object():
+    # More in tests/test_links.py; here: which links the operator has and what execute leaves for them.
     op = MagicVideoDeliverOperator(task_id="d", generation_id=GEN, destination="/tmp/x.mp4")
-    assert link.name == "Delivered video"
-    assert link.get_link(op, ti_key="KEY") == "s3://campaigns/2026-01-02/sku.mp4"
-    assert seen == {"ti_key": "KEY", "key": "return_value"}
-    assert op.operator_extra_links[0].name == "Delivered video"
-
-    monkeypatch.setattr(module.XCom, "get_value", staticmethod(lambda *, ti_key, key: None))
-    assert link.get_link(op, ti_key="KEY") == ""
+    assert [link.name for link in op.operator_extra_links] == ["AI/ML API video", "Delivered video"]
+    assert op.delivered_uri is None
+    assert MagicVideoDeliveredLink().get_link(op, ti_key="KEY") == ""
+    op.delivered_uri = "s3://campaigns/2026-01-02/sku.mp4"
+    assert MagicVideoDeliveredLink().get_link(op, ti_key="KEY").startswith("https://s3.console.aws.amazon.com/")
 
 
 # ======================================================================================== emulator
@@ -229,6 +225,8 @@ def test_execute_against_the_emulator_to_s3(render, s3_endpoint):  # noqa: F811
     assert result["sha256"] == hashlib.sha256(body).hexdigest() and result["size"] == len(body)
     assert result["uri"] == "s3://op-bucket/out/clip.mp4" and result["generation_id"] == render["generation_id"]
     assert ctx["outlet_events"][asset].extra == result
+    assert MagicVideoDeliveredLink().get_link(op, ti_key="KEY") == (
+        "https://s3.console.aws.amazon.com/s3/object/op-bucket?prefix=out%2Fclip.mp4")
     assert op.execute(context())["skipped"] is True
 
 
@@ -293,4 +291,7 @@ def test_dag_test_renders_templates_and_delivers(render, airflow_db, tmp_path, m
     value = XComModel.deserialize_value(SimpleNamespace(value=rows["return_value"]))
     assert value["uri"] == f"file://{delivered}" and value["skipped"] is False
     link = XComModel.deserialize_value(SimpleNamespace(value=rows["_link_MagicVideoDeliveredLink"]))
-    assert link == f"file://{delivered}"
+    assert link == ""  # file:// has no page the UI would open: hidden; "AI/ML API video" opens the render
+    assert XComModel.deserialize_value(SimpleNamespace(value=rows["generation_id"])) == render["generation_id"]
+    assert XComModel.deserialize_value(SimpleNamespace(value=rows["_link_MagicVideoLink"])).endswith(
+        "/tasks/deliver/video?map_index=-1&conn_id=magicvideo_default")

@@ -100,17 +100,16 @@ def test_asset_event_extra(modes_run):
     assert extra["credits_used"] == 1_050_000
 
 
-def test_extra_link_is_the_video_url(modes_run):
+def test_extra_link_is_the_redirect_of_the_task_instance_in_every_mode(modes_run):
     dr = modes_run["dr"]
-    ti = tis(dr)[("submit_sync", -1)]
-    video_url = xcom(dr, "submit_sync", "video_url")
     link = MagicVideoLink()
     # The worker calls get_link(operator, ti_key=...) when the task ends and stores what it returns for the
-    # UI under link.xcom_key; get_link itself needs the task's supervisor channel, so it is checked there.
-    assert xcom(dr, "submit_sync", link.xcom_key) == video_url
-    assert xcom(dr, "submit_deferred", link.xcom_key) == xcom(dr, "submit_deferred", "video_url")
-    assert xcom(dr, "submit_only", link.xcom_key) == ""  # nothing to link to yet
-    assert ti.state == "success"
+    # UI under link.xcom_key: the provider's redirect (a fresh URL at click time), never the expiring URL.
+    for task_id in ("submit_sync", "submit_deferred", "submit_only"):
+        value = xcom(dr, task_id, link.xcom_key)
+        assert value.startswith(f"/magicvideo/dags/{dr.dag_id}/runs/"), task_id
+        assert value.endswith(f"/tasks/{task_id}/video?map_index=-1&conn_id=magicvideo_default"), task_id
+        assert "X-Amz" not in value
 
 
 # --------------------------------------------------------------------------- mapped

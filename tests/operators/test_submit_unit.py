@@ -131,7 +131,10 @@ def test_submit_records_the_id_and_quote_and_returns_the_id(monkeypatch):
     assert hook.submits[0]["template"]  # the model's default, resolved before the POST
     assert store[STATE_KEY]["generation_id"] == "gen-new-1"
     assert store[STATE_KEY]["credits_used"] == CREDITS_PER_GENERATION
-    assert context["ti"].xcoms == {"generation_id": "gen-new-1", "credits_used": CREDITS_PER_GENERATION}
+    assert context["ti"].xcoms == {"generation_id": "gen-new-1", "credits_used": CREDITS_PER_GENERATION,
+                                   # written when the try starts (Airflow writes links only when it ends)
+                                   "_link_MagicVideoLink": "/magicvideo/dags/dag_1/runs/manual__2025/tasks/submit"
+                                                           "/video?map_index=-1&conn_id=magicvideo_default"}
     assert hook.waits == []
 
 
@@ -285,7 +288,7 @@ def test_budget_refusal_fails_without_retry_and_submits_nothing(monkeypatch):
     with pytest.raises(AirflowFailException, match="Nothing was submitted"):
         op.execute(context)
     assert hook.submits == []
-    assert context["ti"].xcoms == {}
+    assert set(context["ti"].xcoms) == {"_link_MagicVideoLink"}  # the link only: nothing was submitted
 
 
 def test_budget_with_room_submits(monkeypatch):
@@ -358,7 +361,8 @@ def test_deferral_hands_the_trigger_only_plain_key_free_values(monkeypatch):
     text = json.dumps([kwargs, deferred.value.kwargs])
     assert API_KEY not in text
     assert "http" not in text.lower()  # no URL: the trigger reads the connection itself
-    assert context["ti"].xcoms["video_url"] == ""  # the extra link has a value to read while deferred
+    assert "video_url" not in context["ti"].xcoms  # the extra link reads no XCom
+    assert context["ti"].xcoms["generation_id"] == "gen-new-1"  # what the link's redirect looks up
     assert hook.waits == []
 
 

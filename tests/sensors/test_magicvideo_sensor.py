@@ -73,7 +73,9 @@ def test_each_mode_returns_the_result_dict(sensors_run, task_id, upstream):
     assert result["video_url"].startswith("http")
     assert result["url_expires_at"]
     assert xcom(dr, task_id, "video_url") == result["video_url"]
-    assert xcom(dr, task_id, MagicVideoLink().xcom_key) == result["video_url"]
+    # The link is the provider's redirect of this task instance (never the expiring URL); it finds the generation here.
+    assert xcom(dr, task_id, MagicVideoLink().xcom_key).endswith(f"/tasks/{task_id}/video?map_index=-1&conn_id=magicvideo_default")
+    assert xcom(dr, task_id, "generation_id") == result["generation_id"]
 
 
 def test_each_mode_really_waited(sensors_run):
