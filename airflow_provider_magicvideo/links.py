@@ -32,6 +32,7 @@ So the links here read no XCom at all
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -45,6 +46,8 @@ URL_PREFIX = "/magicvideo"
 #: The XCom key every magicvideo task writes its generation id under, read by the redirect at click time.
 GENERATION_ID_KEY = "generation_id"
 DEFAULT_CONN_ID = "magicvideo_default"
+
+log = logging.getLogger(__name__)
 
 
 def video_redirect_path(*, dag_id: str, run_id: str, task_id: str, map_index: int = -1,
@@ -77,13 +80,19 @@ def push_links_now(task: BaseOperator, context: Any) -> None:
 
     Airflow writes them only when a try leaves the worker, and clears a task's XComs when a try starts: a
     blocking wait or a poking sensor would show an empty "Extra Links" heading for the whole render. Empty
-    values are not written (the UI would hide them anyway).
+    values are not written (the UI would hide them anyway). A failed write is only logged: Airflow writes the
+    values again when the try ends, and a link is never the reason a render is not submitted.
     """
     ti = context["ti"]
     for link in task.operator_extra_links:
         value = link.get_link(task, ti_key=ti)
-        if value:
+        if not value:
+            continue
+        try:
             ti.xcom_push(key=link.xcom_key, value=value)
+        except Exception as error:  # whatever the execution API raised; the values hold no secret
+            log.warning("Could not write the %r link yet (%s: %s); Airflow writes it when this try ends",
+                        link.name, type(error).__name__, error)
 
 
 class MagicVideoLink(BaseOperatorLink):

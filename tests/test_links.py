@@ -111,3 +111,20 @@ def test_push_links_now_writes_the_values_a_running_task_shows(base_url):
     op = MagicVideoDeliverOperator(task_id="deliver", generation_id="g", destination="/tmp/x.mp4")
     push_links_now(op, {"ti": ti})
     assert pushed == {"_link_MagicVideoLink": MagicVideoLink().get_link(op, ti_key=ti)}  # "" values are not written
+
+
+def test_a_link_push_that_fails_at_try_start_does_not_fail_the_try(base_url, caplog):
+    """The values are a convenience Airflow writes again when the try ends: an execution-API hiccup while
+    writing them early is logged, never the reason a render is not submitted."""
+    from airflow_provider_magicvideo.links import push_links_now
+
+    base_url(None)
+
+    def refuse(key: str, value: str) -> None:
+        raise ConnectionError("XCom push: 503 from the execution API")
+
+    ti = SimpleNamespace(**vars(ti_key("submit")), xcom_push=refuse)
+    op = MagicVideoDeliverOperator(task_id="submit", generation_id="g", destination="/tmp/x.mp4")
+    with caplog.at_level("WARNING", logger="airflow_provider_magicvideo.links"):
+        push_links_now(op, {"ti": ti})
+    assert "AI/ML API video" in caplog.text and "503" in caplog.text

@@ -43,17 +43,18 @@ class Store(dict):
 
 
 class FlakyTI:
-    """A task instance whose first ``fail_pushes`` XCom pushes fail (the execution API hiccups)."""
+    """A task instance whose first ``fail_pushes`` pushes of ``fail_key`` fail (the execution API hiccups)."""
 
     dag_id, task_id, run_id, map_index = "billing_dag", "submit", "manual__2026", -1
 
-    def __init__(self, try_number: int, fail_pushes: int = 0) -> None:
+    def __init__(self, try_number: int, fail_pushes: int = 0, fail_key: str = "generation_id") -> None:
         self.try_number = try_number
         self.fail_pushes = fail_pushes
+        self.fail_key = fail_key
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
-        if self.fail_pushes:
+        if self.fail_pushes and key == self.fail_key:
             self.fail_pushes -= 1
             raise ConnectionError("XCom push: 503 from the execution API")
         self.xcoms[key] = value

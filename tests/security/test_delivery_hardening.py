@@ -123,7 +123,8 @@ def test_operator_fails_the_task_for_good_on_a_metadata_url(hostile_server, conn
     serve_status(hostile_server, f"http://169.254.169.254/latest/meta-data?{QUERY}")
     hook_for(allow_insecure_video_urls=True)
     op = MagicVideoDeliverOperator(task_id="deliver", generation_id=GEN, destination=str(tmp_path / "v.mp4"))
-    ctx = {"ti": SimpleNamespace(dag_id="d", task_id="deliver", run_id="r", map_index=-1, try_number=1)}
+    ctx = {"ti": SimpleNamespace(dag_id="d", task_id="deliver", run_id="r", map_index=-1, try_number=1,
+                                 xcom_push=lambda key, value: None)}
     with pytest.raises(AirflowFailException, match=re.escape("169.254.169.254")) as info:
         op.execute(ctx)
     assert_no_leak(info.value)
