@@ -6,14 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint types unit demo bench test-integration test-compat clean
+.PHONY: venv test lint types unit demo bench dist test-integration test-compat clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints/airflow-3.3.2-py3.11.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration]"
+	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration,release]"
 	@touch $@
 
 lint: $(STAMP)
@@ -40,6 +40,13 @@ test-integration: $(STAMP)
 test-compat:
 	$(PYTHON) scripts/compat.py run $(CELLS)
 
+# The wheel and the sdist under dist/, from the pinned hatchling (no build isolation: nothing downloaded),
+# checked as a package index would render and accept them.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
+
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
@@ -51,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.delivery
 
 clean:
-	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf dist .demo .pytest_cache .mypy_cache .ruff_cache .coverage

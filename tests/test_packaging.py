@@ -3,6 +3,7 @@ sample data), and nothing of the repository's test or bench tooling."""
 
 from __future__ import annotations
 
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -14,11 +15,39 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    [wheel] = hatchling.WheelBuilder(str(REPO)).build(directory=str(out), versions=["standard"])
+    [built] = hatchling.WheelBuilder(str(REPO)).build(directory=str(out), versions=["standard"])
+    return Path(built)
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
+
+
+def test_the_version_comes_from_one_place(wheel: Path) -> None:
+    from airflow_provider_magicvideo import __version__, get_provider_info
+
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode()
+    assert f"\nVersion: {__version__}\n" in headers
+    assert get_provider_info()["versions"] == [__version__]
+    assert 'dynamic = ["version"]' in (REPO / "pyproject.toml").read_text()  # not a second, static copy
+    assert f"## {__version__}" in (REPO / "CHANGELOG.md").read_text()
+
+
+def test_sdist_carries_the_dags_licence_changelog_and_tests(tmp_path: Path) -> None:
+    from hatchling.builders.sdist import SdistBuilder
+
+    [built] = SdistBuilder(str(REPO)).build(directory=str(tmp_path), versions=["standard"])
+    with tarfile.open(built) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= names
+    assert {f"dags/{p.name}" for p in (REPO / "dags").glob("*.py")} <= names
+    assert not {n for n in names if n.startswith((".venv/", ".compat/", ".artefacts/", "dist/"))}
 
 
 def test_wheel_carries_the_apache_license(wheel_names: set[str]) -> None:
