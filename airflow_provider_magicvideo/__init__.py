@@ -36,7 +36,8 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": integration,
-                "python-modules": [f"{_PACKAGE}.operators.magicvideo", f"{_PACKAGE}.operators.deliver"],
+                "python-modules": [f"{_PACKAGE}.operators.magicvideo", f"{_PACKAGE}.operators.deliver",
+                                   f"{_PACKAGE}.operators.render"],
             }
         ],
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.magicvideo"]}],

@@ -43,3 +43,12 @@ def check_airflow_version(version: str | None = None) -> None:
             f"airflow-provider-magicvideo supports Apache Airflow {SUPPORTED_AIRFLOW} "
             f"(tested: {', '.join(TESTED_AIRFLOW)}); this environment has Apache Airflow {version}."
         )
+
+
+def airflow_release(version: str | None = None) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of the installed Apache Airflow; ``None`` when absent or unparseable."""
+    version = version if version is not None else installed_airflow_version()
+    try:
+        return None if version is None else _release(version)
+    except ValueError:
+        return None

@@ -36,7 +36,57 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class MagicVideoDeliverOperator(BaseOperator):
+class DeliveryStep:
+    """The delivery step, shared: :class:`MagicVideoDeliverOperator` is only this step, and
+    ``MagicVideoRenderOperator`` ends with it (same options, checks, errors and published result)."""
+
+    destination: str | ObjectStoragePath
+    dest_conn_id: str | None
+    overwrite: Overwrite
+    chunk_size: int
+    max_attempts: int
+    #: Set by a successful delivery; the "Delivered video" link reads it when the worker finalizes the task.
+    delivered_uri: str | None
+
+    def _set_delivery_options(self, *, destination: str | ObjectStoragePath, dest_conn_id: str | None,
+                              overwrite: Overwrite, chunk_size: int, max_attempts: int) -> None:
+        """Checked when the DAG is parsed, long before anything is downloaded."""
+        if overwrite not in OVERWRITE_MODES:
+            raise InvalidInputError(f"overwrite: {overwrite!r:.60} is not one of {', '.join(OVERWRITE_MODES)}.")
+        self.destination = destination
+        self.dest_conn_id = dest_conn_id
+        self.overwrite = overwrite
+        self.chunk_size = positive_number(chunk_size, "chunk_size", integer=True, maximum=1 << 30,
+                                          error=InvalidInputError)
+        self.max_attempts = positive_number(max_attempts, "max_attempts", integer=True, maximum=100,
+                                            error=InvalidInputError)
+        self.delivered_uri = None
+
+    def _deliver(self, context: Context, hook: MagicVideoHook, generation_id: str) -> DeliveryResult:
+        with fail_task():
+            result = deliver_generation(
+                hook, generation_id,
+                as_destination(self.destination, self.dest_conn_id or None),
+                chunk_size=self.chunk_size, max_attempts=self.max_attempts, overwrite=self.overwrite,
+            )
+        self._publish(context, result)
+        return result
+
+    def _publish(self, context: Context, result: DeliveryResult) -> None:
+        """Remember where the video went (for the link) and attach the result to the asset events of this
+        task's Asset outlets."""
+        from airflow.providers.common.compat.sdk import Asset
+
+        self.delivered_uri = result.uri
+        outlets = [o for o in (getattr(self, "outlets", None) or []) if isinstance(o, Asset)]
+        if not outlets:
+            return
+        events = context["outlet_events"]
+        for asset in outlets:
+            events[asset].extra.update(result.as_xcom())
+
+
+class MagicVideoDeliverOperator(DeliveryStep, BaseOperator):
     """Stream a completed render's MP4 to ``destination``: resumable, verified, atomic and idempotent.
 
     A fresh presigned URL is fetched right before the download (the API's URLs expire after 10 minutes),
@@ -77,19 +127,10 @@ class MagicVideoDeliverOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if overwrite not in OVERWRITE_MODES:
-            raise InvalidInputError(f"overwrite: {overwrite!r:.60} is not one of {', '.join(OVERWRITE_MODES)}.")
-        chunk_size = positive_number(chunk_size, "chunk_size", integer=True, maximum=1 << 30, error=InvalidInputError)
-        max_attempts = positive_number(max_attempts, "max_attempts", integer=True, maximum=100, error=InvalidInputError)
         self.generation_id = generation_id
-        self.destination = destination
-        self.dest_conn_id = dest_conn_id
         self.conn_id = conn_id
-        self.overwrite: Overwrite = overwrite
-        self.chunk_size = chunk_size
-        self.max_attempts = max_attempts
-        #: Set by a successful ``execute``; the "Delivered video" link reads it when the worker finalizes the task.
-        self.delivered_uri: str | None = None
+        self._set_delivery_options(destination=destination, dest_conn_id=dest_conn_id, overwrite=overwrite,
+                                   chunk_size=chunk_size, max_attempts=max_attempts)
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -101,29 +142,11 @@ class MagicVideoDeliverOperator(BaseOperator):
             generation_id = resolve_generation_id(self.generation_id)
         context["ti"].xcom_push(key=GENERATION_ID_KEY, value=generation_id)  # the extra link finds it here
         try:
-            with fail_task():
-                result = deliver_generation(
-                    hook, generation_id,
-                    as_destination(self.destination, self.dest_conn_id or None),
-                    chunk_size=self.chunk_size, max_attempts=self.max_attempts, overwrite=self.overwrite,
-                )
+            result = self._deliver(context, hook, generation_id)
         finally:
             hook.close()
-        self._publish(context, result)
         return result.as_xcom()
 
-    def _publish(self, context: Context, result: DeliveryResult) -> None:
-        """Remember where the video went (for the link) and attach the result to the asset events of this
-        task's Asset outlets."""
-        from airflow.providers.common.compat.sdk import Asset
 
-        self.delivered_uri = result.uri
-        outlets = [o for o in (self.outlets or []) if isinstance(o, Asset)]
-        if not outlets:
-            return
-        events = context["outlet_events"]
-        for asset in outlets:
-            events[asset].extra.update(result.as_xcom())
-
-
-__all__ = ["MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]  # the link: its registered import path
+# MagicVideoDeliveredLink: its registered import path
+__all__ = ["DeliveryStep", "MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import Asset, BaseOperator, conf
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, conf
 
 from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
 from airflow_provider_magicvideo.exceptions import (
@@ -84,7 +84,7 @@ class MagicVideoSubmitOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("image", "video", "prompt", "template", "model")
-    operator_extra_links = (MagicVideoLink(),)
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (MagicVideoLink(),)
     ui_color = "#f0e4ff"
     #: The task_state_store key. Renaming it on a deployed DAG makes in-flight retries forget their generation.
     state_key = "magicvideo_submission"
@@ -122,7 +122,7 @@ class MagicVideoSubmitOperator(BaseOperator):
     #   2. submit: inputs and budget are checked, then the POST; the id is recorded in the state store inside
     #      the hook's submit, before anything else can fail;
     #   3. wait, when asked: blocking here, or deferred to MagicVideoTrigger and resumed in execute_complete;
-    #   4. publish the result (XCom, asset events).
+    #   4. finish: publish the result (XCom, asset events); the render operator then delivers the video.
     def execute(self, context: Context) -> Any:
         push_links_now(self, context)
         hook = self.get_hook(context)
@@ -151,8 +151,7 @@ class MagicVideoSubmitOperator(BaseOperator):
                     raise
         result = generation.result(model=submission["model"], template=submission["template"],
                                    credits_used=submission.get("credits_used"))
-        publish(self, context, result)
-        return result
+        return self._finish(context, result)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -163,6 +162,11 @@ class MagicVideoSubmitOperator(BaseOperator):
         # this try's own XComs (kept while a task is deferred) and arguments have it on any Airflow.
         result = result_of(event, submission or TaskState(context, self.state_key).load()
                            or self._known_before_defer(context))
+        return self._finish(context, result)
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> Any:
+        """The last step once the generation completed, on the blocking and the deferred path alike (the render
+        operator delivers the video here)."""
         publish(self, context, result)
         return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,9 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
     conf,
 )
+from airflow.triggers.base import StartTriggerArgs
 
-from airflow_provider_magicvideo.exceptions import MagicVideoError
+from airflow_provider_magicvideo.exceptions import InvalidInputError, MagicVideoError
 from airflow_provider_magicvideo.generation import Generation, resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.polling import Wait
@@ -30,6 +32,7 @@ from airflow_provider_magicvideo.tasks import (
     result_of,
 )
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger, deadline_after
+from airflow_provider_magicvideo.version_check import airflow_release
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -44,6 +47,11 @@ class MagicVideoSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (no worker slot) instead of poking.
     :param max_consecutive_poll_failures: failed polls (network, 5xx, malformed answers) tolerated in a row
         (counted within one worker process: in ``reschedule`` mode each poke starts afresh).
+    :param start_from_trigger: Airflow >= 3.3, with ``deferrable=True``: the scheduler hands the wait straight
+        to the triggerer, no worker runs until the generation is done. ``generation_id`` must then be a string
+        (a Jinja template such as ``"{{ ti.xcom_pull(task_ids='submit', key='generation_id') }}"``, rendered
+        by the triggerer), not an ``XComArg`` or a dict; ``timeout`` becomes the trigger's timeout. Ignored by
+        ``dag.test()`` and for mapped sensors (they start on a worker and defer as usual).
 
     ``poke_interval`` (at least 1 s), ``timeout``, ``mode`` and ``soft_fail`` behave as for every sensor; a
     generation that ends in ``error`` fails the task without retries (or skips it with ``soft_fail``).
@@ -56,13 +64,38 @@ class MagicVideoSensor(BaseSensorOperator):
     def __init__(self, *, generation_id: str | Mapping[str, Any], conn_id: str = MagicVideoHook.default_conn_name,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
                  max_consecutive_poll_failures: int = 5, poke_interval: float = 15, timeout: float = 1000,
-                 **kwargs: Any) -> None:
+                 start_from_trigger: bool = False, **kwargs: Any) -> None:
         super().__init__(poke_interval=check_interval(poke_interval, "poke_interval"), timeout=timeout, **kwargs)
         self.generation_id = generation_id
         self.conn_id = conn_id
         self.deferrable = deferrable
         self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
         self._client_request_id: str | None = None
+        if start_from_trigger:
+            self._start_in_the_triggerer()
+
+    def _start_in_the_triggerer(self) -> None:
+        release = airflow_release()
+        if release is not None and release < (3, 3, 0):
+            raise InvalidInputError("start_from_trigger: needs Airflow >= 3.3 (its triggerer renders the templated "
+                                    "generation_id); use deferrable=True alone.")
+        if not self.deferrable:
+            raise InvalidInputError("start_from_trigger: needs deferrable=True.")
+        if not isinstance(self.generation_id, str):
+            raise InvalidInputError(
+                "start_from_trigger: generation_id must be a string or a Jinja template, e.g. \"{{ ti.xcom_pull("
+                "task_ids='submit', key='generation_id') }}\": the trigger's arguments are stored with the DAG, "
+                f"and a {type(self.generation_id).__name__} cannot be.")
+        self.start_from_trigger = True
+        # Fixed when the DAG is parsed, so no absolute deadline (and no per-try request id): the scheduler sets
+        # the trigger's timeout from ``timeout`` when it starts the task.
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{MagicVideoTrigger.__module__}.{MagicVideoTrigger.__qualname__}",
+            trigger_kwargs={"generation_id": self.generation_id, "end_time": None, "conn_id": self.conn_id,
+                            "poll_interval": self.poke_interval,
+                            "max_consecutive_poll_failures": self.max_consecutive_poll_failures,
+                            "deadline_by_airflow": True},
+            next_method="execute_complete", next_kwargs=None, timeout=timedelta(seconds=self.timeout))
 
     @cached_property
     def hook(self) -> MagicVideoHook:
@@ -125,6 +158,8 @@ class MagicVideoSensor(BaseSensorOperator):
         if event and event.get("error") == "GenerationTimeoutError":
             # A sensor timeout, so soft_fail/never_fail apply as for any sensor.
             raise AirflowSensorTimeout(str(event.get("message")))
+        if self.start_from_trigger:  # execute never ran: the extra link's redirect finds the id here
+            context["ti"].xcom_push(key=GENERATION_ID_KEY, value=self._id)
         return self._handed_on(context, result_of(event, self._known))
 
     def _handed_on(self, context: Context, result: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,8 @@ class MagicVideoTrigger(BaseTrigger):
     Serializes only plain values: the generation id, the connection id, absolute times (``end_time``, fixed at
     the first deferral so a triggerer restart never extends the wait; ``submitted_at``), the poll interval,
     the failure tolerance and the client request id. Never the API key, never a URL.
+    ``deadline_by_airflow=True`` (with ``end_time=None``): no deadline of its own, for a sensor started from
+    the triggerer, whose arguments are fixed at parse time; the task's trigger timeout bounds the wait.
 
     The event is ``{"status": "success", "generation_id", "result": {...}}`` (the same dict the blocking path
     returns) or ``{"status": "error", "generation_id", "error": <class name>, "message", "task_retry"}``;
@@ -41,12 +44,15 @@ class MagicVideoTrigger(BaseTrigger):
     clock = staticmethod(time.time)
     sleep = staticmethod(asyncio.sleep)
 
-    def __init__(self, generation_id: str, end_time: str | float, conn_id: str = MagicVideoAsyncHook.default_conn_name,
-                 poll_interval: float = 15.0, max_consecutive_poll_failures: int = 5,
-                 client_request_id: str | None = None, submitted_at: float | None = None) -> None:
+    def __init__(self, generation_id: str, end_time: str | float | None,
+                 conn_id: str = MagicVideoAsyncHook.default_conn_name, poll_interval: float = 15.0,
+                 max_consecutive_poll_failures: int = 5, client_request_id: str | None = None,
+                 submitted_at: float | None = None, deadline_by_airflow: bool = False) -> None:
         super().__init__()
         self.generation_id = generation_id
-        self.end_time = iso(epoch_of(end_time))
+        # Only on request: a trigger that lost its deadline by mistake would wait forever.
+        self.deadline_by_airflow = deadline_by_airflow is True
+        self.end_time = None if self.deadline_by_airflow and end_time is None else iso(epoch_of(end_time))
         self.conn_id = conn_id
         self.poll_interval = check_interval(poll_interval, "poll_interval")
         self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
@@ -54,7 +60,8 @@ class MagicVideoTrigger(BaseTrigger):
         self.submitted_at = None if submitted_at is None else epoch_of(submitted_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {
+        extra = {"deadline_by_airflow": True} if self.deadline_by_airflow else {}
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {**extra,
             "generation_id": self.generation_id,
             "end_time": self.end_time,
             "conn_id": self.conn_id,
@@ -65,11 +72,12 @@ class MagicVideoTrigger(BaseTrigger):
         })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        wait = Wait(self.generation_id, deadline=epoch_of(self.end_time), poll_interval=self.poll_interval,
+        deadline = math.inf if self.end_time is None else epoch_of(self.end_time)
+        wait = Wait(self.generation_id, deadline=deadline, poll_interval=self.poll_interval,
                     max_consecutive_failures=self.max_consecutive_poll_failures, log=self.log,
                     submitted_at=self.submitted_at, clock=self.clock)
         self.log.info("Waiting for generation %s (poll every %gs, deadline %s)", self.generation_id,
-                      self.poll_interval, self.end_time)
+                      self.poll_interval, self.end_time or "the task's trigger timeout")
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
             while True:
                 try:

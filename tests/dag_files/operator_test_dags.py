@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG, Asset, task
 
 from airflow_provider_magicvideo.emulator.testing import data_uri, png_bytes
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
+from airflow_provider_magicvideo.operators.render import MagicVideoRenderOperator
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
 
 POLL = 1.0  # the shortest interval the operators accept
@@ -155,3 +156,20 @@ with _dag("operator_magicvideo_secrets") as secrets_dag:
             task_id=f"wait_{'deferred' if deferrable else 'sync'}", image="{{ params.image }}",
             wait_for_completion=True, deferrable=deferrable, poll_interval=POLL, timeout=60,
         )
+
+# A campaign, one task per row from image to delivered file: rows from a task, mapped with expand_kwargs.
+CAMPAIGN_TEMPLATES = ("Times Square Billboard", "Art Gallery", "Phone Social")
+CAMPAIGN_ASSET = Asset("magicvideo://campaign/videos")
+
+
+@task
+def campaign_rows(out_dir: str) -> list[dict[str, Any]]:
+    # Values mapped from an XCom are not rendered again: the templated part is this task's argument.
+    return [{"image": IMAGES[i], "template": template, "destination": f"{out_dir}/sku-{i}.mp4"}
+            for i, template in enumerate(CAMPAIGN_TEMPLATES)]
+
+
+with _dag("operator_magicvideo_render_mapped", out_dir="") as render_mapped_dag:
+    MagicVideoRenderOperator.partial(
+        task_id="render", poll_interval=POLL, timeout=60, retries=1, retry_delay=0, outlets=[CAMPAIGN_ASSET],
+    ).expand_kwargs(campaign_rows("{{ params.out_dir }}/{{ ds }}"))

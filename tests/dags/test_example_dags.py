@@ -17,7 +17,8 @@ from tests.airflow_compat import dag_test, dagbag_class
 from tooling.s3 import aws_connection, moto_s3, s3_client
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"magicvideo_quickstart", "magicvideo_campaign", "magicvideo_text_and_video"}
+EXPECTED = {"magicvideo_quickstart", "magicvideo_campaign", "magicvideo_campaign_render",
+            "magicvideo_text_and_video"}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,19 @@ def test_campaign_shape(dagbag):
     assert render.upstream_task_ids == {"read_manifest"}
     assert deliver.upstream_task_ids == {"render", "read_manifest"}
     assert dag.task_dict["write_summary"].upstream_task_ids == {"deliver", "render", "read_manifest"}
+
+
+def test_campaign_render_shape(dagbag):
+    from airflow_provider_magicvideo.operators.render import MagicVideoRenderOperator
+
+    dag = dagbag.dags["magicvideo_campaign_render"]
+    render = dag.task_dict["render"]
+    assert render.operator_class is MagicVideoRenderOperator
+    assert render.partial_kwargs["max_active_tis_per_dag"] == 8
+    assert render.partial_kwargs["retries"] == 2
+    assert "deferrable" not in render.partial_kwargs  # the operator's default: deferrable
+    assert render.upstream_task_ids == {"plan"}
+    assert dag.task_dict["summary"].upstream_task_ids == {"render"}
 
 
 def test_text_and_video_shape(dagbag):
@@ -137,3 +151,22 @@ def test_text_to_video_then_video_to_video(airflow_db, magicvideo_emulator, magi
     for mp4 in tmp_path.rglob("*.mp4"):
         assert _probe(str(mp4))["size"] == (608, 1080)
     assert magicvideo_emulator.stats()["total_posts"] == 2
+
+
+@pytest.mark.integration
+def test_campaign_render_delivers_every_row_to_s3_in_one_task_each(airflow_db, magicvideo_emulator, magicvideo_conn,
+                                                                   fast_polls):
+    magicvideo_conn(magicvideo_emulator.base_url)
+    bucket = f"render-{uuid.uuid4().hex[:8]}"
+    with moto_s3() as endpoint, aws_connection(endpoint) as conn_id:
+        s3_client(endpoint).create_bucket(Bucket=bucket)
+        run = _run("magicvideo_campaign_render", {"destination": f"s3://{bucket}/videos", "dest_conn_id": conn_id})
+        states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+        assert run.state == "success", states
+        ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else run.run_after.strftime("%Y-%m-%d")
+        keys = sorted(o["Key"] for o in s3_client(endpoint).list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == [f"videos/{ds}/{sku}.mp4" for sku in ("SKU-1001", "SKU-1002", "SKU-1003")]
+    assert sorted(i for task_id, i in states if task_id == "render") == [0, 1, 2]
+    stats = magicvideo_emulator.stats()
+    assert stats["total_posts"] == 3
+    assert sorted(stats["posts_by_client_request_id"].values()) == [1, 1, 1]

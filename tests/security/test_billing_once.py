@@ -7,16 +7,21 @@ the scripted hostile server), simulates Airflow's retry by running ``execute`` a
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_magicvideo.emulator.testing import data_uri, png_bytes
-from airflow_provider_magicvideo.exceptions import AmbiguousSubmitError
+from airflow_provider_magicvideo.exceptions import AmbiguousSubmitError, DeliveryError
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
+from airflow_provider_magicvideo.operators.render import MagicVideoRenderOperator
+from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
 from tests.security.hostile_server import json_reply
 
 IMAGE = data_uri(png_bytes((10, 200, 30), (64, 48)))
@@ -198,4 +203,102 @@ def test_without_a_state_store_a_retry_finds_the_first_tries_generation(magicvid
     first = op.execute({**context(Store(), FlakyTI(try_number=1)), "task_state_store": None})
     again = op.execute({**context(Store(), FlakyTI(try_number=2)), "task_state_store": None})
     assert again == first
+    assert magicvideo_emulator.stats()["total_posts"] == 1
+
+
+# ---------------------------------------------- the render operator: a failed delivery is not a failed render
+def render_operator(destination: Path, **kwargs: Any) -> MagicVideoRenderOperator:
+    # max_attempts=2: the download loop's own retry (a fresh URL) sleeps 0 s before the second attempt.
+    return MagicVideoRenderOperator(task_id="submit", image=IMAGE, destination=str(destination), poll_interval=1,
+                                    timeout=60, max_attempts=2, retries=1, **kwargs)
+
+
+async def first_event(trigger: MagicVideoTrigger) -> dict[str, Any]:
+    run = trigger.run()
+    try:
+        return (await run.__anext__()).payload
+    finally:
+        await run.aclose()
+
+
+@pytest.mark.integration
+def test_a_retry_after_a_failed_download_delivers_without_rendering_again(magicvideo_emulator, magicvideo_conn,
+                                                                         tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    magicvideo_emulator.set_faults(url_expiry=-1)  # every video URL has expired when it is used
+    store, op = Store(), render_operator(tmp_path / "clip.mp4", deferrable=False)
+    with pytest.raises(DeliveryError, match="after 2 attempt") as failed:
+        op.execute(context(store, FlakyTI(try_number=1)))
+    assert not isinstance(failed.value, AirflowFailException)  # Airflow retries it
+    recorded = store[STATE_KEY]["generation_id"]
+    assert not (tmp_path / "clip.mp4").exists()
+
+    magicvideo_emulator.set_faults(url_expiry=600)
+    result = op.execute(context(store, FlakyTI(try_number=2)))
+    assert result["generation_id"] == recorded
+    assert result["sha256"] == hashlib.sha256((tmp_path / "clip.mp4").read_bytes()).hexdigest()
+    assert result["credits_used"] == 1_050_000  # kept from the first try's submit
+    stats = magicvideo_emulator.stats()
+    assert stats["total_posts"] == 1
+    assert list(stats["posts_by_client_request_id"].values()) == [1]
+
+
+@pytest.mark.integration
+def test_a_cleared_task_after_an_unwritable_destination_delivers_without_rendering_again(
+        magicvideo_emulator, magicvideo_conn, tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    (tmp_path / "out").write_text("a file where the destination's folder should be")
+    store, op = Store(), render_operator(tmp_path / "out" / "clip.mp4", deferrable=False)
+    with pytest.raises(AirflowFailException, match=r"out/clip\.mp4"):  # no retry can fix it
+        op.execute(context(store, FlakyTI(try_number=1)))
+    (tmp_path / "out").unlink()  # fixed; the task instance is cleared
+    result = op.execute(context(store, FlakyTI(try_number=2)))
+    assert result["generation_id"] == store[STATE_KEY]["generation_id"]
+    assert (tmp_path / "out" / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    assert magicvideo_emulator.stats()["total_posts"] == 1
+
+
+@pytest.mark.integration
+def test_a_failed_delivery_after_a_deferral_and_a_triggerer_restart_renders_once(magicvideo_emulator,
+                                                                                 magicvideo_conn, tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store, op = Store(), render_operator(tmp_path / "clip.mp4")
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context(store, FlakyTI(try_number=1)))
+    _, trigger_kwargs = deferred.value.trigger.serialize()
+    # The triggerer restarts: a new trigger from the stored kwargs polls the same generation.
+    event = asyncio.run(first_event(MagicVideoTrigger(**trigger_kwargs)))
+    magicvideo_emulator.set_faults(url_expiry=-1)
+    with pytest.raises(DeliveryError):
+        op.execute_complete(context(store, FlakyTI(try_number=1)), event=event, **(deferred.value.kwargs or {}))
+
+    magicvideo_emulator.set_faults(url_expiry=600)
+    result = op.execute(context(store, FlakyTI(try_number=2)))  # completed: delivered at once, no deferral
+    assert result["generation_id"] == event["generation_id"] == store[STATE_KEY]["generation_id"]
+    assert (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    assert magicvideo_emulator.stats()["total_posts"] == 1
+
+
+@pytest.mark.integration
+def test_without_a_state_store_a_retry_after_a_failed_delivery_finds_the_generation(magicvideo_emulator,
+                                                                                   magicvideo_conn, monkeypatch,
+                                                                                   tmp_path):
+    # Airflow < 3.3: nothing is kept between tries; the retry finds the generation in the usage log.
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    magicvideo_emulator.set_faults(url_expiry=-1)
+    op = render_operator(tmp_path / "clip.mp4", deferrable=False)
+    with pytest.raises(DeliveryError):
+        op.execute({**context(Store(), FlakyTI(try_number=1)), "task_state_store": None})
+    magicvideo_emulator.set_faults(url_expiry=600)
+    real_get_hook, fake = op.get_hook, EmulatorTime(magicvideo_emulator)
+
+    def get_hook(ctx):
+        hook = real_get_hook(ctx)
+        hook.clock, hook.sleep = fake, fake.sleep
+        return hook
+
+    monkeypatch.setattr(op, "get_hook", get_hook)
+    result = op.execute({**context(Store(), FlakyTI(try_number=2)), "task_state_store": None})
+    assert (tmp_path / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    assert result["status"] == "completed"
     assert magicvideo_emulator.stats()["total_posts"] == 1

@@ -90,6 +90,17 @@ def test_poll_interval_below_the_minimum_is_refused(interval):
 def test_an_unusable_end_time_is_refused(end_time):
     with pytest.raises(InvalidInputError, match="end_time"):
         MagicVideoTrigger("gen-1", end_time)
+    with pytest.raises(InvalidInputError, match="end_time"):  # only a missing one may be left to Airflow
+        MagicVideoTrigger("gen-1", end_time or "tomorrow", deadline_by_airflow=True)
+
+
+def test_no_deadline_of_its_own_only_when_airflow_bounds_the_wait():
+    trigger = MagicVideoTrigger("gen-1", None, deadline_by_airflow=True)
+    _classpath, kwargs = trigger.serialize()
+    assert kwargs["end_time"] is None and kwargs["deadline_by_airflow"] is True
+    assert MagicVideoTrigger(**kwargs).serialize() == trigger.serialize()
+    # Any other trigger serializes as before (triggers stored by an earlier version keep working).
+    assert "deadline_by_airflow" not in MagicVideoTrigger("gen-1", deadline_after(60)).serialize()[1]
 
 
 # --------------------------------------------------------------------------- status sequences
