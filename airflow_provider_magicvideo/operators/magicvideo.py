@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, conf
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
@@ -147,24 +148,28 @@ class MagicVideoSubmitOperator(BaseOperator):
                         max_consecutive_poll_failures=self.max_consecutive_poll_failures,
                         submitted_at=submission.get("submitted_at"))
                 except GenerationFailedError:
-                    _not_billed(context)
+                    _ended_in_error(context, submission)
                     raise
         result = generation.result(model=submission["model"], template=submission["template"],
                                    credits_used=submission.get("credits_used"))
-        publish(self, context, result)
+        self._finished(context, result, submission)
         return result
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
-        if event and event.get("error") == GenerationFailedError.__name__:
-            _not_billed(context)
         # dag.test() resumes without the defer kwargs: the state store has the same record (Airflow >= 3.3), and
         # this try's own XComs (kept while a task is deferred) and arguments have it on any Airflow.
-        result = result_of(event, submission or TaskState(context, self.state_key).load()
-                           or self._known_before_defer(context))
-        publish(self, context, result)
+        known = submission or TaskState(context, self.state_key).load() or self._known_before_defer(context)
+        if event and event.get("error") == GenerationFailedError.__name__:
+            _ended_in_error(context, known)
+        result = result_of(event, known)
+        self._finished(context, result, known)
         return result
+
+    def _finished(self, context: Context, result: dict[str, Any], submission: dict[str, Any]) -> None:
+        metrics.generation_completed(result, submitted_at=submission.get("submitted_at"), now=time.time())
+        publish(self, context, result)
 
     def _known_before_defer(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -266,9 +271,10 @@ class MagicVideoSubmitOperator(BaseOperator):
                 "submitted. Raise credit_budget or render fewer items.")
 
 
-def _not_billed(context: Context) -> None:
+def _ended_in_error(context: Context, submission: dict[str, Any]) -> None:
     """A generation that ended in ``error`` costs nothing: the DAG run's ``credit_budget`` must not count it."""
     context["ti"].xcom_push(key="credits_used", value=0)
+    metrics.generation_failed(submission.get("model"), submission.get("template"))
 
 
 def _numbers(value: Any) -> list[float]:
