@@ -90,6 +90,8 @@ class MagicVideoDeliverOperator(BaseOperator):
         self.max_attempts = max_attempts
         #: Set by a successful ``execute``; the "Delivered video" link reads it when the worker finalizes the task.
         self.delivered_uri: str | None = None
+        #: What this try knew of the generation (its id; model, template, credits when handed a result dict).
+        self.lineage_summary: dict[str, Any] = {}
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -100,6 +102,9 @@ class MagicVideoDeliverOperator(BaseOperator):
         with fail_task():
             generation_id = resolve_generation_id(self.generation_id)
         context["ti"].xcom_push(key=GENERATION_ID_KEY, value=generation_id)  # the extra link finds it here
+        known = self.generation_id if isinstance(self.generation_id, Mapping) else {}
+        self.lineage_summary = {**{k: known.get(k) for k in ("model", "template", "credits_used")},
+                                "generation_id": generation_id}
         try:
             with fail_task():
                 result = deliver_generation(
@@ -111,6 +116,12 @@ class MagicVideoDeliverOperator(BaseOperator):
             hook.close()
         self._publish(context, result)
         return result.as_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the delivered object as the output dataset, and the generation's run facet."""
+        from airflow_provider_magicvideo.lineage import deliver_lineage
+
+        return deliver_lineage(self.delivered_uri, self.lineage_summary)
 
     def _publish(self, context: Context, result: DeliveryResult) -> None:
         """Remember where the video went (for the link) and attach the result to the asset events of this

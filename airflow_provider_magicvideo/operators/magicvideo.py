@@ -113,6 +113,8 @@ class MagicVideoSubmitOperator(BaseOperator):
             credit_budget, "credit_budget", integer=True, maximum=10**15, error=InvalidInputError)
         self.min_balance_renders = None if min_balance_renders is None else positive_number(
             min_balance_renders, "min_balance_renders", integer=True, maximum=10**6, error=InvalidInputError)
+        #: What this try learnt of its generation (model, template, id, credits): the lineage facets read it.
+        self.lineage_summary: dict[str, Any] = {}
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -132,6 +134,7 @@ class MagicVideoSubmitOperator(BaseOperator):
             submission, generation = self._resume(context, hook, state)
             if generation is None:
                 submission, generation = self._submit(context, hook, state)
+        self.lineage_summary = {**submission, "generation_id": generation.id}
         ti = context["ti"]
         ti.xcom_push(key=GENERATION_ID_KEY, value=generation.id)  # the extra link finds it here
         if submission.get("credits_used") is not None:
@@ -168,8 +171,15 @@ class MagicVideoSubmitOperator(BaseOperator):
         return result
 
     def _finished(self, context: Context, result: dict[str, Any], submission: dict[str, Any]) -> None:
+        self.lineage_summary = {**submission, **result}  # for get_openlineage_facets_on_complete
         metrics.generation_completed(result, submitted_at=submission.get("submitted_at"), now=time.time())
         publish(self, context, result)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the image/video input when it is a storage URI, and the generation's run facet."""
+        from airflow_provider_magicvideo.lineage import submit_lineage
+
+        return submit_lineage(self, self.lineage_summary)
 
     def _known_before_defer(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
