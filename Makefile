@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints/airflow-3.3.2-py3.11.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration,release]"
+	$(BIN)/python -m pip install -q -c constraints/airflow-3.3.2-py3.11.txt -e ".[emulator,amazon,dev,integration,release,openlineage]"
 	@touch $@
 
 lint: $(STAMP)

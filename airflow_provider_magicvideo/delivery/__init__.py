@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.delivery.destination import (
     CONTENT_TYPE,
     as_destination,
@@ -108,6 +109,7 @@ def deliver_generation(
         download.discard()
         raise
     elapsed = max(time.monotonic() - started, 1e-9)
+    metrics.delivery_finished(scheme=dest.protocol, size=download.size, seconds=elapsed, written=kept is None)
     size, digest = kept or (download.size, download.sha256)
     result = DeliveryResult(uri=uri, size=size, sha256=digest, generation_id=generation_id,
                             skipped=kept is not None, attempts=download.attempts)

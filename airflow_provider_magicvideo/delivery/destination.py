@@ -2,6 +2,13 @@
 
 Storage failures are classified here: :class:`PermanentDeliveryError` for what a retry cannot fix (a bad path,
 a missing bucket, no permission), :class:`DeliveryError` for the rest.
+
+Hook-level lineage: of ObjectStoragePath's methods, ``open()`` (its file's ``read``/``write``), ``copy()`` and
+``move()`` report to Airflow's hook lineage collector; ``rename()``/``replace()``, ``unlink()`` and the
+filesystem (``path.fs``) do not. So the delivered object is written with ``open()`` when it is written in place
+(S3: the upload stays invisible until committed) and otherwise reaches its name through ``move()``. A temporary
+object is written through the filesystem, so that it is never reported as an output, and the checks that read
+an existing object (stat, sha256) also go through it: they are not inputs of the task.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ def hash_object(path: ObjectStoragePath, chunk_size: int, uri: str) -> tuple[int
 
 
 def open_for_write(path: ObjectStoragePath, uri: str, *, deferred: bool = False) -> IO[bytes]:
+    """Open ``path`` for writing: with ``deferred``, ``path`` is the destination itself, written uncommitted
+    (and reported to the hook lineage collector); otherwise a temporary object (not reported)."""
     kwargs: dict[str, Any] = {"autocommit": False} if deferred else {}
     if is_local(path):
         try:
@@ -121,6 +130,8 @@ def open_for_write(path: ObjectStoragePath, uri: str, *, deferred: bool = False)
         if path.protocol in ("s3", "s3a"):
             kwargs["ContentType"] = CONTENT_TYPE
     try:
+        if deferred:
+            return path.open("wb", **kwargs)
         return path.fs.open(path.path, "wb", **kwargs)
     except Exception as exc:
         raise destination_failure(exc, "write", uri) from exc
@@ -130,12 +141,14 @@ def discard(handle: IO[bytes] | None, *, local: bool) -> None:
     """Abandon a write without committing it (aborts an S3 multipart upload), ignoring errors."""
     if handle is None:
         return
+    # ObjectStoragePath.open() wraps the file for lineage: an attribute set on the wrapper would miss the file.
+    file: Any = getattr(handle, "_obj", handle)
     if not local:
         with contextlib.suppress(Exception):
-            handle.discard()  # type: ignore[attr-defined]
-            handle.closed = True  # type: ignore[misc]  # fsspec: close() must not upload the rest
+            file.discard()
+            file.closed = True  # fsspec: close() must not upload the rest
     with contextlib.suppress(Exception):
-        handle.close()
+        file.close()
 
 
 def remove(path: ObjectStoragePath) -> None:
@@ -144,12 +157,11 @@ def remove(path: ObjectStoragePath) -> None:
 
 
 def promote(temp: ObjectStoragePath, dest: ObjectStoragePath, uri: str) -> None:
-    """Move the finished temporary object onto the final name (atomic rename locally, copy+delete on S3)."""
+    """Move the finished temporary object onto the final name: ``ObjectStoragePath.move`` (which reports the
+    destination to the hook lineage collector); locally a rename in the same folder, so atomic."""
     try:
-        if is_local(dest):
-            os.replace(temp.path, dest.path)
-        else:
-            dest.fs.mv(temp.path, dest.path)
+        temp.move(dest)
+        if not is_local(dest):
             with contextlib.suppress(Exception):
                 dest.fs.invalidate_cache(dest.path)
     except Exception as exc:

@@ -19,6 +19,7 @@ import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.account import Balance
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
@@ -162,6 +163,7 @@ class MagicVideoHook(_Identity, BaseHook):
         def found(generation: Generation) -> Generation:
             if on_created is not None:
                 self._record(generation.id, quote_of(generation), on_created)
+            metrics.generation_submitted(body["model"], body["template"])  # its answer was lost, not the submit
             return generation
 
         return settle_lost_submit(self, lost, model=body["model"], since=sent_at, found=found,
@@ -198,6 +200,7 @@ class MagicVideoHook(_Identity, BaseHook):
             generation = Generation(id=generation_id, status=GenerationStatus.QUEUED, raw_status="queued")
         self.log.info("Submitted %s generation %s with template %r (credits quoted: %s)", body["model"], generation.id,
                       body["template"], generation.credits_used)
+        metrics.generation_submitted(body["model"], body["template"])
         return generation
 
     @staticmethod

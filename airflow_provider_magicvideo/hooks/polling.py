@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.exceptions import (
     GenerationFailedError,
     GenerationNotFoundError,
@@ -98,6 +99,7 @@ class Wait:
         self.consecutive_failures += 1
         if self.consecutive_failures > self.max_consecutive_failures:
             raise exc
+        metrics.poll_failure(exc)
         delay = failure_backoff(self.poll_interval, self.consecutive_failures)
         self.log.warning("Generation %s: status poll failed (%d/%d tolerated): %s; next poll in %.1fs",
                          self.generation_id, self.consecutive_failures, self.max_consecutive_failures, exc, delay)

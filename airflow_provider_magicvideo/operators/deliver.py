@@ -131,6 +131,8 @@ class MagicVideoDeliverOperator(DeliveryStep, BaseOperator):
         self.conn_id = conn_id
         self._set_delivery_options(destination=destination, dest_conn_id=dest_conn_id, overwrite=overwrite,
                                    chunk_size=chunk_size, max_attempts=max_attempts)
+        #: What this try knew of the generation (its id; model, template, credits when handed a result dict).
+        self.lineage_summary: dict[str, Any] = {}
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -141,12 +143,20 @@ class MagicVideoDeliverOperator(DeliveryStep, BaseOperator):
         with fail_task():
             generation_id = resolve_generation_id(self.generation_id)
         context["ti"].xcom_push(key=GENERATION_ID_KEY, value=generation_id)  # the extra link finds it here
+        known = self.generation_id if isinstance(self.generation_id, Mapping) else {}
+        self.lineage_summary = {**{k: known.get(k) for k in ("model", "template", "credits_used")},
+                                "generation_id": generation_id}
         try:
             result = self._deliver(context, hook, generation_id)
         finally:
             hook.close()
         return result.as_xcom()
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the delivered object as the output dataset, and the generation's run facet."""
+        from airflow_provider_magicvideo.lineage import deliver_lineage
+
+        return deliver_lineage(self.delivered_uri, self.lineage_summary)
 
 # MagicVideoDeliveredLink: its registered import path
 __all__ = ["DeliveryStep", "MagicVideoDeliverOperator", "MagicVideoDeliveredLink"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, conf
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
@@ -112,6 +113,8 @@ class MagicVideoSubmitOperator(BaseOperator):
             credit_budget, "credit_budget", integer=True, maximum=10**15, error=InvalidInputError)
         self.min_balance_renders = None if min_balance_renders is None else positive_number(
             min_balance_renders, "min_balance_renders", integer=True, maximum=10**6, error=InvalidInputError)
+        #: What this try learnt of its generation (model, template, id, credits): the lineage facets read it.
+        self.lineage_summary: dict[str, Any] = {}
 
     def get_hook(self, context: Context) -> MagicVideoHook:
         return MagicVideoHook(self.conn_id, client_request_id=client_request_id_for(context))
@@ -131,6 +134,7 @@ class MagicVideoSubmitOperator(BaseOperator):
             submission, generation = self._resume(context, hook, state)
             if generation is None:
                 submission, generation = self._submit(context, hook, state)
+        self.lineage_summary = {**submission, "generation_id": generation.id}
         ti = context["ti"]
         ti.xcom_push(key=GENERATION_ID_KEY, value=generation.id)  # the extra link finds it here
         if submission.get("credits_used") is not None:
@@ -147,28 +151,36 @@ class MagicVideoSubmitOperator(BaseOperator):
                         max_consecutive_poll_failures=self.max_consecutive_poll_failures,
                         submitted_at=submission.get("submitted_at"))
                 except GenerationFailedError:
-                    _not_billed(context)
+                    _ended_in_error(context, submission)
                     raise
         result = generation.result(model=submission["model"], template=submission["template"],
                                    credits_used=submission.get("credits_used"))
-        return self._finish(context, result)
+        return self._finish(context, result, submission)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None,
                          submission: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: strict about the event, the same result as the blocking path."""
-        if event and event.get("error") == GenerationFailedError.__name__:
-            _not_billed(context)
         # dag.test() resumes without the defer kwargs: the state store has the same record (Airflow >= 3.3), and
         # this try's own XComs (kept while a task is deferred) and arguments have it on any Airflow.
-        result = result_of(event, submission or TaskState(context, self.state_key).load()
-                           or self._known_before_defer(context))
-        return self._finish(context, result)
+        known = submission or TaskState(context, self.state_key).load() or self._known_before_defer(context)
+        if event and event.get("error") == GenerationFailedError.__name__:
+            _ended_in_error(context, known)
+        result = result_of(event, known)
+        return self._finish(context, result, known)
 
-    def _finish(self, context: Context, result: dict[str, Any]) -> Any:
+    def _finish(self, context: Context, result: dict[str, Any], submission: dict[str, Any]) -> Any:
         """The last step once the generation completed, on the blocking and the deferred path alike (the render
-        operator delivers the video here)."""
+        operator delivers the video after it)."""
+        self.lineage_summary = {**submission, **result}  # for get_openlineage_facets_on_complete
+        metrics.generation_completed(result, submitted_at=submission.get("submitted_at"), now=time.time())
         publish(self, context, result)
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the image/video input when it is a storage URI, and the generation's run facet."""
+        from airflow_provider_magicvideo.lineage import submit_lineage
+
+        return submit_lineage(self, self.lineage_summary)
 
     def _known_before_defer(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -270,9 +282,10 @@ class MagicVideoSubmitOperator(BaseOperator):
                 "submitted. Raise credit_budget or render fewer items.")
 
 
-def _not_billed(context: Context) -> None:
+def _ended_in_error(context: Context, submission: dict[str, Any]) -> None:
     """A generation that ended in ``error`` costs nothing: the DAG run's ``credit_budget`` must not count it."""
     context["ti"].xcom_push(key="credits_used", value=0)
+    metrics.generation_failed(submission.get("model"), submission.get("template"))
 
 
 def _numbers(value: Any) -> list[float]:

@@ -15,7 +15,7 @@ from airflow_provider_magicvideo.delivery import DEFAULT_CHUNK_SIZE, Overwrite, 
 from airflow_provider_magicvideo.exceptions import InvalidInputError
 from airflow_provider_magicvideo.links import MagicVideoDeliveredLink, MagicVideoLink
 from airflow_provider_magicvideo.operators.deliver import DeliveryStep
-from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator, publish
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.tasks import fail_task
 
 if TYPE_CHECKING:
@@ -69,9 +69,15 @@ class MagicVideoRenderOperator(DeliveryStep, MagicVideoSubmitOperator):
             as_destination(self.destination, self.dest_conn_id or None)
         return super().execute(context)
 
-    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the image/video input (a storage URI), the delivered object, the generation's run facet."""
+        from airflow_provider_magicvideo.lineage import render_lineage
+
+        return render_lineage(self, self.delivered_uri, self.lineage_summary)
+
+    def _finish(self, context: Context, result: dict[str, Any], submission: dict[str, Any]) -> dict[str, Any]:
         """Publish the generation (``video_url`` XCom, asset extra), then deliver it in this same try."""
-        publish(self, context, result)
+        super()._finish(context, result, submission)
         hook = self.get_hook(context)
         try:
             delivered = self._deliver(context, hook, result["generation_id"])

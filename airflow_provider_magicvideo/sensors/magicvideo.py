@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -18,7 +19,8 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.triggers.base import StartTriggerArgs
 
-from airflow_provider_magicvideo.exceptions import InvalidInputError, MagicVideoError
+from airflow_provider_magicvideo import metrics
+from airflow_provider_magicvideo.exceptions import GenerationFailedError, InvalidInputError, MagicVideoError
 from airflow_provider_magicvideo.generation import Generation, resolve_generation_id
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.polling import Wait
@@ -147,7 +149,11 @@ class MagicVideoSensor(BaseSensorOperator):
         except MagicVideoError as exc:
             outcome = exc
         with fail_task():
-            step = self._wait.after(outcome)  # raises when the generation failed or polling must give up
+            try:
+                step = self._wait.after(outcome)  # raises when the generation failed or polling must give up
+            except GenerationFailedError:
+                metrics.generation_failed(self._known.get("model"), self._known.get("template"))
+                raise
         if not isinstance(step, Generation):
             return PokeReturnValue(is_done=False)
         known = self._known
@@ -160,10 +166,14 @@ class MagicVideoSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(str(event.get("message")))
         if self.start_from_trigger:  # execute never ran: the extra link's redirect finds the id here
             context["ti"].xcom_push(key=GENERATION_ID_KEY, value=self._id)
+        if event and event.get("error") == GenerationFailedError.__name__:
+            metrics.generation_failed(self._known.get("model"), self._known.get("template"))
         return self._handed_on(context, result_of(event, self._known))
 
     def _handed_on(self, context: Context, result: Any) -> Any:
         """Push ``video_url`` under its own key too, as the submit operator does."""
         if isinstance(result, Mapping) and result.get("video_url"):
+            # No submit time here (the submit task's to know): counted, but no render duration.
+            metrics.generation_completed(result, submitted_at=None, now=time.time())
             publish(self, context, dict(result))
         return result

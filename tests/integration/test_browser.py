@@ -124,13 +124,14 @@ def state_badge(page: Page, heading: str) -> Locator:
 
 
 def open_task_instance(page: Page, dep: Deployment, dag_id: str, run_id: str, task_id: str,
-                       map_index: int = -1) -> Locator:
-    """Open a task instance's page and return its header (task id and state badge).
-
-    Extend here for the task's extra links: they are on this page too."""
+                       map_index: int = -1, tab: str = "") -> Locator:
+    """Open a task instance's page (its Logs; ``tab="details"``: the Details tab, which lists the extra links)
+    and return its header (task id and state badge)."""
     url = f"{dep.api}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
     if map_index >= 0:
         url += f"/mapped/{map_index}"
+    if tab:
+        url += f"/{tab}"
     page.goto(url, wait_until="load")
     header = state_badge(page, task_id)
     expect(header).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -236,3 +237,32 @@ def test_quickstart_run_defers_then_succeeds_in_the_ui(page: Page, ui: Deploymen
     video = ui.out / f"{run_id.replace(':', '-')}.mp4"
     assert video.is_file() and video.read_bytes()[4:8] == b"ftyp", f"no MP4 delivered at {video.name}"
     TIMINGS["quickstart run in the UI"] = time.monotonic() - started
+
+
+def test_each_task_extra_link_opens_the_video(page: Page, ui: Deployment, tier: Tier) -> None:
+    """Issue 19 item 3: on every task of a finished quickstart run, the "AI/ML API video" link the UI shows
+    leads, with the browser's own login, to the MP4 bytes; the file:// delivery shows no dead link."""
+    started = time.monotonic()
+    emulator = tier.emulators["fast"]
+    if not any(c["connection_id"] == CONN_ID for c in ui.rest("GET", "/connections")["connections"]):
+        ui.airflow("connections", "add", CONN_ID, "--conn-type", "magicvideo", "--conn-host", emulator.base_url,
+                   "--conn-password", tier.api_key, "--conn-extra", '{"allow_insecure_video_urls": true}')
+    run_id = ui.trigger(QUICKSTART, {"output_dir": str(ui.out)})
+    assert ui.wait_run(QUICKSTART, run_id, timeout=RUN_TIMEOUT_MS / 1000) == "success"
+    hrefs: dict[str, str] = {}
+    for task_id in ("submit", "wait", "deliver"):
+        open_task_instance(page, ui, QUICKSTART, run_id, task_id, tab="details")
+        link = page.get_by_role("link", name="AI/ML API video")
+        expect(link).to_be_visible(timeout=UI_TIMEOUT_MS)
+        hrefs[task_id] = link.get_attribute("href") or ""
+        if task_id == "deliver":
+            shot(page, "deliver-task-extra-links")
+            # a file:// destination has no page a browser could open: the link is hidden, not empty
+            expect(page.get_by_role("link", name="Delivered video")).to_have_count(0)
+        # the same request a click makes: the page's cookies, the redirect to a fresh presigned URL followed
+        redirect = page.request.get(hrefs[task_id], max_redirects=0)
+        assert redirect.status == 302, (task_id, redirect.status, redirect.text()[:200])
+        video = page.request.get(hrefs[task_id])
+        assert video.ok and video.body()[4:8] == b"ftyp", (task_id, video.status, video.headers)
+    assert all(f"/tasks/{task}/video" in href for task, href in hrefs.items()), hrefs
+    TIMINGS["extra links in the UI"] = time.monotonic() - started
