@@ -34,16 +34,30 @@ class Ledger:
     """What is known of every row's generation: ``model``, ``template``, ``destination``, ``generation_id``,
     ``submitted_at``, ``sending_at`` (a POST about to be sent), ``credits_used``, ``status`` and ``delivered``.
 
-    One state-store key for the whole batch: a retry reads it in one request. Writes are serialized (threads
-    submit at once, and the store's client is not documented as thread-safe) and each writes the whole map."""
+    Each row is its own state-store entry (``row_state(key)``) and each change writes only that row: a 500-row
+    batch makes a few thousand small writes, not a few thousand copies of the whole map. ``meta`` (row order,
+    invalid rows) is one more entry, so a resumed deferral can rebuild the plan. Writes are serialized: threads
+    submit at once, and the store's client is not documented as thread-safe.
+    """
 
-    def __init__(self, state: TaskState, known: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, state: TaskState, row_state: Callable[[str], TaskState], keys: Iterable[str] | None = None,
+                 known: Mapping[str, Any] | None = None) -> None:
         self.state = state
+        self._row_state = row_state
         self._lock = threading.Lock()
-        stored = dict(known if known is not None else state.load() or {})
-        self.rows: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in (stored.pop("rows", None) or {}).items()}
-        #: The batch's plan beside the rows (row order, invalid rows): a resumed deferral rebuilds it from here.
-        self.meta: dict[str, Any] = stored
+        if known is not None:  # a plan handed over by the deferral (Airflow < 3.3: nothing in a store)
+            plan = dict(known)
+            self.rows = {str(k): dict(v) for k, v in (plan.pop("rows", None) or {}).items()}
+            self.meta: dict[str, Any] = plan
+            return
+        self.meta = state.load() or {}
+        wanted = list(keys) if keys is not None else [str(k) for k in self.meta.get("order", [])]
+        self.rows = {key: row_state(key).load() or {} for key in wanted}
+
+    def save_meta(self, **meta: Any) -> None:
+        with self._lock:
+            self.meta = meta
+            self.state.save(meta)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -56,7 +70,7 @@ class Ledger:
     def update(self, key: str, **fields: Any) -> None:
         with self._lock:
             self.rows[key] = {**self.rows.get(key, {}), **fields}
-            self.state.save({**self.meta, "rows": self.rows})
+            self._row_state(key).save(self.rows[key])
 
 
 class BatchRun:

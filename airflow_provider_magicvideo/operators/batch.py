@@ -126,9 +126,9 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                     f"{len(invalid)} of {len(invalid) + len(valid)} rows are invalid; nothing was submitted. Fix "
                     "them (or pass skip_invalid=True to render the others):\n"
                     + "\n".join(f"  - {row.describe()}" for row in invalid))
-            ledger = Ledger(TaskState(context, self.state_key))
-            ledger.meta = {"order": [row.key for row in valid],
-                           "invalid": [[row.index, row.key, row.message] for row in invalid]}
+            ledger = self._ledger(context, keys=[row.key for row in valid])
+            ledger.save_meta(order=[row.key for row in valid],
+                             invalid=[[row.index, row.key, row.message] for row in invalid])
             run = self._run(context, ledger, valid, settings)
             run.submit_all()
         pending = run.pending()
@@ -147,16 +147,19 @@ class MagicVideoBatchRenderOperator(BaseOperator):
         else this try's XCom (kept while a task is deferred; dag.test() resumes without the kwargs)."""
         if not event or event.get("status") != "done" or not isinstance(event.get("generations"), dict):
             raise AirflowException(f"MagicVideoBatchTrigger resumed the task with an unusable event: {event!r:.200}")
-        state = TaskState(context, self.state_key)
-        if plan is None and not state.available:
+        if plan is None and not TaskState(context, self.state_key).available:
             ti = context["ti"]
             plan = ti.xcom_pull(task_ids=ti.task_id, key=PLAN_XCOM_KEY, map_indexes=ti.map_index)
-        ledger = Ledger(state, plan)
+        ledger = self._ledger(context, known=plan)
         rows = [BatchRow(key=key, model=r.get("model") or self.model, template=r.get("template") or "",
                          destination=str(r.get("destination")), inputs={})
                 for key in ledger.meta.get("order", []) if (r := ledger.rows.get(key)) is not None]
         invalid = [InvalidRow(int(i), k, str(m)) for i, k, m in ledger.meta.get("invalid", [])]
         return self._finish(context, self._run(context, ledger, rows, None), invalid, event["generations"])
+
+    def _ledger(self, context: Context, **kwargs: Any) -> Ledger:
+        return Ledger(TaskState(context, self.state_key),
+                      lambda key: TaskState(context, f"{self.state_key}:{key}"), **kwargs)
 
     def _run(self, context: Context, ledger: Ledger, rows: list[BatchRow], settings: Any) -> BatchRun:
         shared = settings
@@ -176,8 +179,10 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                         run_started=started.timestamp() if started is not None else None)
 
     def _defer(self, context: Context, ledger: Ledger, pending: dict[str, float | None]) -> None:
-        plan = ledger.snapshot()
-        if not ledger.state.available:
+        # Airflow >= 3.3 resumes from the state store; older ones need the plan handed over: in the kwargs (a
+        # deployment) and in this try's XCom (dag.test() resumes without the kwargs).
+        plan = None if ledger.state.available else ledger.snapshot()
+        if plan is not None:
             context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan)
         self.defer(
             trigger=MagicVideoBatchTrigger(
@@ -186,7 +191,7 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                 client_request_id=client_request_id_for(context), max_concurrent_polls=self.max_in_flight,
                 submitted_at={gid: epoch_of(at) for gid, at in pending.items() if at is not None}),
             method_name="execute_complete",
-            kwargs={"plan": plan},
+            kwargs={"plan": plan} if plan is not None else None,
         )
 
     def _finish(self, context: Context, run: BatchRun, invalid: list[InvalidRow],
