@@ -90,6 +90,7 @@ class BatchRun:
     def submit_all(self) -> None:
         """Every row ends with a live generation recorded, or this raises (after the POSTs in flight returned):
         rows not started yet are left for the retry, which resumes from the ledger."""
+        self._look_up_all()
         stop = threading.Event()
         failures: list[BaseException] = []
 
@@ -127,28 +128,41 @@ class BatchRun:
             if record.get("status") == GenerationStatus.ERROR.value:
                 self.log.info("Row %s: generation %s ended in error (not billed): submitting anew", row.key,
                               record.get("generation_id"))
-            elif self._look_up(row, hook, record):
-                return
-            self._submit(row, hook)
+            self._submit(row, hook)  # _look_up_all found nothing live for it
         finally:
             hook.close()
 
-    def _look_up(self, row: BatchRow, hook: MagicVideoHook, record: Mapping[str, Any]) -> bool:
-        """A submit of an earlier try that left no id: sent just before a crash (``sending_at``), or, on an
-        Airflow without a state store, anything an earlier try did (the usage log is all there is)."""
-        since = record.get("sending_at")
-        if since is None and not self.ledger.state.available and not self.first_try:
-            since = self.run_started if self.run_started is not None else time.time() - 86_400
-        if since is None:
-            return False
-        generation = hook.find_generation(model=row.model, since=float(since))
-        if generation is None:
-            return False
-        self.log.info("Row %s: reconnecting to generation %s of an earlier try", row.key, generation.id)
-        self.ledger.update(row.key, model=row.model, template=row.template, destination=row.destination,
-                           generation_id=generation.id, submitted_at=float(since), sending_at=None,
-                           credits_used=quote_of(generation), status=generation.status.value)
-        return True
+    def _look_up_all(self) -> None:
+        """Rows an earlier try may have submitted without leaving an id: sent just before a crash
+        (``sending_at``), or, on an Airflow without a state store, every row of a retry (the usage log is all
+        there is). One lookup for all of them, per model: the log is read once per look for every row's
+        request id, and its window (rows arrive late) is waited once, not once per row."""
+        since: dict[str, float] = {}
+        for row in self.rows:
+            record = self.ledger.get(row.key)
+            if record.get("generation_id"):
+                continue
+            at = record.get("sending_at")
+            if at is None and not self.ledger.state.available and not self.first_try:
+                at = self.run_started if self.run_started is not None else time.time() - 86_400
+            if at is not None:
+                since[row.key] = float(at)
+        for model in sorted({row.model for row in self.rows if row.key in since}):
+            rows = [row for row in self.rows if row.key in since and row.model == model]
+            ids = {self.hook_for(row.key).client_request_id: row for row in rows}
+            hook = self.hook_for(None)
+            try:
+                found = hook.find_generations(list(ids), model=model, since=min(since[r.key] for r in rows))
+            finally:
+                hook.close()
+            for request_id, row in ids.items():
+                generation = found.get(request_id)
+                if generation is None:
+                    continue
+                self.log.info("Row %s: reconnecting to generation %s of an earlier try", row.key, generation.id)
+                self.ledger.update(row.key, model=row.model, template=row.template, destination=row.destination,
+                                   generation_id=generation.id, submitted_at=since[row.key], sending_at=None,
+                                   credits_used=quote_of(generation), status=generation.status.value)
 
     def _submit(self, row: BatchRow, hook: MagicVideoHook) -> None:
         # Recorded before the POST: a crash before its answer is recorded leaves the retry a time to look from.
