@@ -248,3 +248,28 @@ def test_the_deferred_path_waits_on_one_trigger(magicvideo_emulator, magicvideo_
     assert listed["task"] == "batch_dag.render_chunk[2]"
     assert [r["status"] for r in listed["rows"]] == ["delivered"] * 3 + ["failed"]
     assert magicvideo_emulator.stats()["total_posts"] == 4
+
+
+def test_rows_still_rendering_at_the_timeout_fail_the_task_and_the_retry_reconnects(magicvideo_emulator,
+                                                                                    magicvideo_conn, tmp_path,
+                                                                                    monkeypatch):
+    from tests.hooks.support import FakeClock
+
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    magicvideo_emulator.pause_clock()  # renders stand still until released: nothing races a clock
+    fake = FakeClock(start=magicvideo_emulator.clock()["now"])
+    store = Store()
+    op = operator(tmp_path, rows(2), timeout=5, allow_failed_rows=True)
+    real = op.get_hook
+    monkeypatch.setattr(op, "get_hook", lambda ctx, row_key=None: fake.attach(real(ctx, row_key)))
+    with pytest.raises(BatchIncompleteError, match=r"SKU-1 \(pending\)"):  # paid renders: never "allowed"
+        op.execute(context(store, TI(try_number=1)))
+    listed = manifest(f"file://{tmp_path}/out/manifest.json")
+    assert [(r["status"], r["credits_used"]) for r in listed["rows"]] == [("pending", None)] * 2
+    assert all(r["generation_id"] for r in listed["rows"])
+
+    magicvideo_emulator.complete_pending()
+    op.timeout = 3600
+    summary = op.execute(context(store, TI(try_number=2)))
+    assert summary["delivered"] == 2
+    assert magicvideo_emulator.stats()["total_posts"] == 2
