@@ -37,11 +37,12 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": integration,
                 "python-modules": [f"{_PACKAGE}.operators.magicvideo", f"{_PACKAGE}.operators.deliver",
-                                   f"{_PACKAGE}.operators.render"],
+                                   f"{_PACKAGE}.operators.render", f"{_PACKAGE}.operators.batch"],
             }
         ],
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.magicvideo"]}],
-        "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.magicvideo"]}],
+        "triggers": [{"integration-name": integration,
+                      "python-modules": [f"{_PACKAGE}.triggers.magicvideo", f"{_PACKAGE}.triggers.batch"]}],
         "extra-links": [
             f"{_PACKAGE}.links.MagicVideoLink",
             f"{_PACKAGE}.links.MagicVideoDeliveredLink",

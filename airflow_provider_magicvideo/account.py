@@ -6,7 +6,7 @@ odd values; a field that is not what the docs say becomes ``None`` (or the row i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,8 +58,9 @@ class Submission:
     client_request_id: str
 
 
-def submissions_of(payload: Any, client_request_id: str) -> tuple[list[Submission], bool]:
+def submissions_of(payload: Any, client_request_id: str | Collection[str]) -> tuple[list[Submission], bool]:
     """The rows of one ``/v2/logs`` page sent with ``client_request_id`` (newest first), and ``has_more``.
+    A collection of ids keeps the rows of any of them (a batch task reads the log once for all its rows).
 
     A page that is not the documented shape raises :class:`UnexpectedResponseError`: a lookup that cannot read
     the log must not conclude that nothing was created.
@@ -68,16 +69,18 @@ def submissions_of(payload: Any, client_request_id: str) -> tuple[list[Submissio
     pagination = payload.get("pagination") if isinstance(payload, Mapping) else None
     if not isinstance(rows, list) or not isinstance(pagination, Mapping):
         raise UnexpectedResponseError("The usage log answer has no 'data' list and 'pagination'.", status_code=200)
+    wanted = {client_request_id} if isinstance(client_request_id, str) else set(client_request_id)
     found = []
     for row in rows:
-        if not isinstance(row, Mapping) or row.get("client_request_id") != client_request_id:
+        if not isinstance(row, Mapping) or row.get("client_request_id") not in wanted:
             continue
         generation_id = row.get("inference_id")
         created = _epoch(row.get("created"))
         if not isinstance(generation_id, str) or not generation_id.strip() or created is None:
             raise UnexpectedResponseError(f"A usage log row of this task is unreadable: {truncate(str(row), 200)}",
                                           status_code=200)
-        found.append(Submission(created, row.get("status") == "succeeded", generation_id.strip(), client_request_id))
+        found.append(Submission(created, row.get("status") == "succeeded", generation_id.strip(),
+                                str(row["client_request_id"])))
     found.sort(key=lambda s: s.created, reverse=True)
     return found, pagination.get("has_more") is True
 

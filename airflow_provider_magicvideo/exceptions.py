@@ -236,6 +236,14 @@ class RenderNotCompletedError(DeliveryError):
                          f"not 'completed'{why}.{hint}")
 
 
+# ============================================================================================= batches
+class BatchIncompleteError(MagicVideoError):
+    """Some rows of a batch render failed or are still rendering (listed, with the manifest's URI).
+
+    A retry may help and costs nothing twice: it re-submits only the rows whose generation ended in ``error``
+    (not billed), reconnects to the ones still rendering and delivers only what is missing."""
+
+
 # ================================================================================== the disposition table
 NEVER, IF_IDEMPOTENT, ALWAYS = Resend.NEVER, Resend.IF_IDEMPOTENT, Resend.ALWAYS
 FINAL = Disposition(NEVER, transient=False, task_retry=False)
@@ -264,6 +272,7 @@ DISPOSITIONS: dict[type[MagicVideoError], Disposition] = {
     DeliveryError:            Disposition(NEVER,         transient=True,  task_retry=True),
     PermanentDeliveryError:   FINAL,
     RenderNotCompletedError:  Disposition(NEVER,         transient=False, task_retry=True),  # FINAL on error
+    BatchIncompleteError:     Disposition(NEVER,         transient=False, task_retry=True),  # redoes only those
 }
 for _cls, _disposition in DISPOSITIONS.items():
     _cls.disposition = _disposition

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +31,12 @@ from airflow_provider_magicvideo.exceptions import (
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
 from airflow_provider_magicvideo.hooks.polling import Wait
-from airflow_provider_magicvideo.hooks.reconcile import find_generation, quote_of, settle_lost_submit
+from airflow_provider_magicvideo.hooks.reconcile import (
+    find_generation,
+    find_generations,
+    quote_of,
+    settle_lost_submit,
+)
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
 from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
 from airflow_provider_magicvideo.hooks.settings import MIN_POLL_INTERVAL, USER_AGENT, ApiSettings, positive_number
@@ -222,6 +227,13 @@ class MagicVideoHook(_Identity, BaseHook):
         limit = self.settings.reconcile_window if window is None else window
         return find_generation(self, model=str(Model(model).value if isinstance(model, Model) else model),
                                since=since, window=limit)
+
+    def find_generations(self, client_request_ids: Collection[str], *, model: str, since: float,
+                         window: float | None = None) -> dict[str, Generation | None]:
+        """:meth:`find_generation` for many client request ids (a batch task's rows) with one log read per look
+        and one window for all; see :func:`.reconcile.find_generations`."""
+        limit = self.settings.reconcile_window if window is None else window
+        return find_generations(self, client_request_ids, model=str(Model(model).value), since=since, window=limit)
 
     def get_usage_log(self, **params: Any) -> Any:
         """One page of the account's usage log (``GET /v2/logs``; free), as the API sent it."""

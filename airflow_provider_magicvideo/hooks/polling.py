@@ -5,6 +5,7 @@
 call). After every poll, :meth:`Wait.after` either returns the completed :class:`Generation`, or the seconds
 to sleep before the next poll, or raises: :class:`GenerationFailedError`, :class:`GenerationTimeoutError`,
 or the poll's own error when its disposition is not transient or too many failed in a row.
+:class:`BatchWait` keeps many of them on one schedule, for the batch trigger and the blocking batch wait.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,3 +127,55 @@ def epoch_of(end_time: Any) -> float:
         raise InvalidInputError(f"end_time: {str(end_time)[:60]!r} is not an absolute time (epoch seconds or ISO "
                                 "8601 text such as '2026-01-01T12:00:00+00:00').")
     return value
+
+
+class BatchWait:
+    """Many :class:`Wait` objects on one schedule: which generations are due for a poll, and when the next one is.
+
+    The decisions stay :class:`Wait`'s (statuses, tolerated failures, the not-found grace, the deadline); this only
+    keeps one due time per generation, so a batch trigger (async) and a blocking batch wait (threads) drive the same
+    logic with a few lines each. ``outcomes`` maps each finished id to its completed :class:`Generation` or to the
+    error that ended its wait (``GenerationFailedError``, ``GenerationTimeoutError``, a poll failure not tolerated).
+    """
+
+    def __init__(self, generation_ids: Iterable[str], *, deadline: float, poll_interval: float,
+                 max_consecutive_failures: int, log: logging.Logger | Any,
+                 submitted_at: Mapping[str, float] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        known = submitted_at or {}
+        self.waits = {gid: Wait(gid, deadline=deadline, poll_interval=poll_interval, log=log, clock=clock,
+                                max_consecutive_failures=max_consecutive_failures, submitted_at=known.get(gid))
+                      for gid in generation_ids}
+        now = clock()
+        self._due_at = dict.fromkeys(self.waits, now)
+        self.outcomes: dict[str, Generation | MagicVideoError] = {}
+
+    @property
+    def done(self) -> bool:
+        return not self._due_at
+
+    @property
+    def polls(self) -> int:
+        return sum(wait.polls for wait in self.waits.values())
+
+    def due(self) -> list[str]:
+        """The generations to poll now."""
+        now = self.clock()
+        return [gid for gid, at in self._due_at.items() if at <= now]
+
+    def record(self, generation_id: str, outcome: Generation | MagicVideoError) -> None:
+        """Feed one poll's answer (or error) to that generation's :class:`Wait`."""
+        step: Generation | float | MagicVideoError
+        try:
+            step = self.waits[generation_id].after(outcome)
+        except MagicVideoError as exc:
+            step = exc
+        if isinstance(step, (Generation, MagicVideoError)):
+            self.outcomes[generation_id] = step
+            del self._due_at[generation_id]
+        else:
+            self._due_at[generation_id] = self.clock() + step
+
+    def delay(self) -> float:
+        """Seconds until the next generation is due (0 when one is due now)."""
+        return max(0.0, min(self._due_at.values(), default=self.clock()) - self.clock())

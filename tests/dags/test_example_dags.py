@@ -18,7 +18,7 @@ from tooling.s3 import aws_connection, moto_s3, s3_client
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {"magicvideo_quickstart", "magicvideo_campaign", "magicvideo_campaign_render",
-            "magicvideo_text_and_video"}
+            "magicvideo_text_and_video", "magicvideo_campaign_batch"}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,18 @@ def test_campaign_render_shape(dagbag):
     assert "deferrable" not in render.partial_kwargs  # the operator's default: deferrable
     assert render.upstream_task_ids == {"plan"}
     assert dag.task_dict["summary"].upstream_task_ids == {"render"}
+
+
+def test_campaign_batch_shape(dagbag):
+    from airflow_provider_magicvideo.operators.batch import MagicVideoBatchRenderOperator
+
+    dag = dagbag.dags["magicvideo_campaign_batch"]
+    render = dag.task_dict["render_chunk"]
+    assert render.operator_class is MagicVideoBatchRenderOperator
+    assert set(render.expand_input.value) == {"rows"}  # one mapped task instance per chunk
+    assert render.partial_kwargs["retries"] == 2
+    assert render.upstream_task_ids == {"chunk"}
+    assert dag.task_dict["summary"].upstream_task_ids == {"render_chunk"}
 
 
 def test_text_and_video_shape(dagbag):
@@ -167,6 +179,28 @@ def test_campaign_render_delivers_every_row_to_s3_in_one_task_each(airflow_db, m
         keys = sorted(o["Key"] for o in s3_client(endpoint).list_objects_v2(Bucket=bucket)["Contents"])
     assert keys == [f"videos/{ds}/{sku}.mp4" for sku in ("SKU-1001", "SKU-1002", "SKU-1003")]
     assert sorted(i for task_id, i in states if task_id == "render") == [0, 1, 2]
+    stats = magicvideo_emulator.stats()
+    assert stats["total_posts"] == 3
+    assert sorted(stats["posts_by_client_request_id"].values()) == [1, 1, 1]
+
+
+@pytest.mark.integration
+def test_campaign_batch_renders_each_chunk_in_one_task_with_a_manifest(airflow_db, magicvideo_emulator,
+                                                                       magicvideo_conn, fast_polls, tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url)
+    run = _run("magicvideo_campaign_batch", {"destination": str(tmp_path), "dest_conn_id": "", "chunk_size": 2})
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert sorted(i for task_id, i in states if task_id == "render_chunk") == [0, 1]  # 3 rows in chunks of 2
+    ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else run.run_after.strftime("%Y-%m-%d")
+    folder = tmp_path / ds
+    assert sorted(p.name for p in folder.iterdir()) == ["SKU-1001.mp4", "SKU-1002.mp4", "SKU-1003.mp4",
+                                                       "manifest-0.json", "manifest-1.json"]
+    manifests = [json.loads((folder / f"manifest-{i}.json").read_text()) for i in (0, 1)]
+    assert [[r["key"] for r in m["rows"]] for m in manifests] == [["SKU-1001", "SKU-1002"], ["SKU-1003"]]
+    assert {r["status"] for m in manifests for r in m["rows"]} == {"delivered"}
+    assert manifests[1]["task"] == "magicvideo_campaign_batch.render_chunk[1]"
+    assert manifests[0]["rows"][0]["template"] == "Times Square Billboard"
     stats = magicvideo_emulator.stats()
     assert stats["total_posts"] == 3
     assert sorted(stats["posts_by_client_request_id"].values()) == [1, 1, 1]

@@ -102,3 +102,24 @@ def test_not_found_is_only_tolerated_just_after_the_submit():
     clock.now += 30
     with pytest.raises(GenerationNotFoundError):
         wait.after(GenerationNotFoundError("HTTP 404", status_code=404))
+
+
+# --------------------------------------------------------------------------- BatchWait
+def test_batch_wait_keeps_one_schedule_per_generation():
+    import logging
+
+    from airflow_provider_magicvideo.exceptions import GenerationFailedError as Failed
+    from airflow_provider_magicvideo.generation import Generation as Gen
+    from airflow_provider_magicvideo.generation import GenerationStatus as Status
+    from airflow_provider_magicvideo.hooks.polling import BatchWait
+
+    now = [1000.0]
+    batch = BatchWait(["a", "b"], deadline=1100, poll_interval=10, max_consecutive_failures=1,
+                      log=logging.getLogger("tests.batch_wait"), clock=lambda: now[0])
+    assert batch.due() == ["a", "b"] and batch.delay() == 0
+    batch.record("a", Gen(id="a", status=Status.GENERATING, raw_status="generating"))
+    batch.record("b", Gen(id="b", status=Status.ERROR, raw_status="error", error_name="E", error_message="m"))
+    assert isinstance(batch.outcomes["b"], Failed) and batch.due() == [] and batch.delay() == 10
+    now[0] += 10
+    batch.record("a", Gen(id="a", status=Status.COMPLETED, raw_status="completed", video_url="https://x/a.mp4"))
+    assert batch.done and batch.polls == 3 and batch.outcomes["a"].status is Status.COMPLETED

@@ -154,3 +154,27 @@ def test_an_answered_refusal_is_not_looked_up(hook, clock, requests_mock):
     with pytest.raises(RequestValidationError):
         hook.submit(image=IMAGE)
     assert log_reads(requests_mock) == []
+
+
+# ------------------------------------------------------------------ many request ids at once (a batch task)
+def test_find_generations_reads_the_log_once_per_look_for_every_request_id(hook, clock, requests_mock):
+    ids = [f"{OURS}:row:{key}" for key in ("a", "b", "c")]
+    requests_mock.get(LOGS_URL, [
+        {"json": page(row("gen-a", client_request_id=ids[0]), row("gen-x", client_request_id="someone-else"))},
+        {"json": page(row("gen-a", client_request_id=ids[0]), row("gen-c", client_request_id=ids[2]),
+                      row("gen-bad", status="failed", client_request_id=ids[1]))},
+    ])
+    requests_mock.get(GENERATIONS_URL, [{"json": payload("generating", "gen-a")},
+                                        {"json": payload("completed", "gen-c")}])
+    found = hook.find_generations(ids, model="magic/image-to-video", since=clock.now)
+    assert found[ids[0]].id == "gen-a" and found[ids[2]].status is GenerationStatus.COMPLETED
+    assert found[ids[1]] is None  # its only row failed (not billed), and the whole window passed
+    assert sum(clock.slept) == pytest.approx(180)
+    looks = len(log_reads(requests_mock))
+    assert looks == len(clock.slept) + 1  # one log read per look for all three ids, not one per id
+
+
+def test_find_generations_is_ambiguous_when_the_log_cannot_be_read(hook, clock, requests_mock):
+    requests_mock.get(LOGS_URL, status_code=503)
+    with pytest.raises(AmbiguousSubmitError, match="usage log could not be checked"):
+        hook.find_generations(["a", "b"], model="magic/image-to-video", since=clock.now)
