@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                      "--smoke and runs below the full sizes)")
     parser.add_argument("--smoke", action="store_true", help="N=10, render 20 s, poll 5 s, the three provider "
                                                              "paths that exist today; writes campaign-smoke.*")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="skip the unmeasured N=2 run of every path before the measured runs")
     parser.add_argument("--keep-home", action="store_true", help="keep AIRFLOW_HOME (task logs) for inspection")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -71,14 +73,14 @@ def main(argv: list[str] | None = None) -> list[CampaignResult]:
     started = time.monotonic()
     results = run_campaign([PATHS[p] for p in args.paths], args.sizes, render_s=args.render_seconds,
                            poll_s=args.poll_interval, parallelism=args.parallelism, timeout=args.run_timeout,
-                           keep_home=args.keep_home)
+                           keep_home=args.keep_home, warmup=args.warmup)
     order = {p: i for i, p in enumerate(args.paths)}
     results.sort(key=lambda r: (r.n, order[r.path]))
     print()
     print(markdown_table(results))
     command = "python -m bench.campaign " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = (f"render {args.render_seconds:g} s, poll {args.poll_interval:g} s, LocalExecutor parallelism "
-                f"{args.parallelism}, one triggerer")
+                f"{args.parallelism}, one triggerer, {'a warm-up run per path' if args.warmup else 'no warm-up'}")
     written = write_all(results, args.out, args.stem, command=command.strip(), settings=settings,
                         elapsed=time.monotonic() - started)
     print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)

@@ -30,7 +30,7 @@ def campaign() -> dict[str, Any]:
     started = time.monotonic()
     # A short render and poll keep the tier fast; a small parallelism as the rest of the tier uses.
     results = run_campaign([KNOWN[p] for p in PATHS], [N], render_s=5, poll_s=2, parallelism=4, timeout=900,
-                           settle_s=2)
+                           settle_s=2, warmup=False)
     by_path = {r.path: r for r in results}
     for r in results:
         if r.status != "skipped":
