@@ -183,13 +183,13 @@ def collect(result: CampaignResult, dep: Deployment, emulator: EmulatorProcess, 
     result.videos_expected = n
     for i in range(n):
         file = out / f"row-{i:04d}.mp4"
-        record = records.get(file.name)
-        if verify(file, record):
+        found = records.get(file.name)
+        if verify(file, found):
             result.videos_verified += 1
         if file.is_file():
             mtimes.append(file.stat().st_mtime)
-            if record is not None and record["generation_id"] in completed_at:
-                latencies.append(file.stat().st_mtime - completed_at[record["generation_id"]])
+            if found is not None and found["generation_id"] in completed_at:
+                latencies.append(file.stat().st_mtime - completed_at[found["generation_id"]])
     if mtimes:
         result.wall_s = max(mtimes) - run_start
     result.latency_p50_s, result.latency_p99_s = percentile(latencies, 50), percentile(latencies, 99)
@@ -282,7 +282,7 @@ def run_campaign(paths: list[CampaignPath], sizes: list[int], *, render_s: float
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    params = {"render_s": render_s, "poll_s": poll_s, "parallelism": parallelism}
+    params: dict[str, Any] = {"render_s": render_s, "poll_s": poll_s, "parallelism": parallelism}
     runnable, results = [], []
     for path in paths:
         reason = path.unavailable()
