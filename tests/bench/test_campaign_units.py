@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("psycopg2")  # bench.campaign_run imports the deployment tooling (the integration extra)
+
 from bench import campaign
 from bench.campaign_paths import DAGS, PATHS
 from bench.campaign_report import markdown_table, write_all
