@@ -114,13 +114,16 @@ def bench_env(max_n: int, poll: float, parallelism: int) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ after a run
 def _deliveries(value: Any) -> list[dict[str, Any]]:
     """Every delivery summary (``uri``, ``sha256``, ``size``, ``generation_id``) inside an XCom value, whatever its
-    shape: one dict per task, or a list/dict of them (a batch task)."""
+    shape: one dict per task, a list/dict of them, or a batch task's summary (read from its manifest)."""
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = json.loads(value)
     if isinstance(value, dict):
         if {"uri", "sha256", "generation_id"} <= value.keys():
             return [value]
+        if isinstance(value.get("manifest_uri"), str):  # a batch task returns a summary; its rows are here
+            manifest = json.loads(Path(value["manifest_uri"].removeprefix("file://")).read_text())
+            return [row for row in manifest["rows"] if row.get("status") == "delivered"]
         value = list(value.values())
     if isinstance(value, list):
         return [d for item in value for d in _deliveries(item)]

@@ -49,6 +49,15 @@ def test_deliveries_are_found_in_any_xcom_shape() -> None:
     assert _deliveries([one, {"generation_id": "only"}]) == [one]
 
 
+def test_a_batch_tasks_deliveries_are_read_from_its_manifest(tmp_path: Path) -> None:
+    one = {"key": "row-0000", "uri": "file:///x/row-0000.mp4", "sha256": "a", "size": 1, "generation_id": "g",
+           "status": "delivered"}
+    failed = {**one, "key": "row-0001", "status": "failed", "uri": None}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"rows": [one, failed]}))
+    assert _deliveries({"manifest_uri": f"file://{manifest}", "rows": 2, "delivered": 1}) == [one]
+
+
 def test_verify_checks_size_sha256_and_ftyp(tmp_path: Path) -> None:
     data = b"\x00\x00\x00\x18ftypisom" + bytes(100)
     file = tmp_path / "row-0000.mp4"
