@@ -17,6 +17,9 @@ from airflow_provider_magicvideo.redaction import truncate
 
 #: What one magic generation costs (the API's own quote in every submit answer), charged on completion.
 CREDITS_PER_GENERATION = 1_050_000
+#: The price list's rate (1 USD buys 2,000,000 credits): a generation costs about $0.53. Only for showing
+#: people an approximate bill; the credits are what the API charges.
+CREDITS_PER_USD = 2_000_000
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@
   ``max_active_tis_per_dag`` bounds how many renders (and credits) are in flight at once.
 * Videos land at ``<destination>/<ds>/<sku>.mp4`` through ``ObjectStoragePath``: ``s3://bucket/prefix``
   with an AWS connection, or a local folder for a dry run.
-* ``write_summary`` writes ``manifest.json`` beside the videos: what was delivered and the credits used.
+* ``write_summary`` writes ``manifest.json`` beside the videos (one row per product: delivered, failed
+  with the API's reason, or pending) and ``index.html``, a gallery a colleague can open from the bucket
+  or a disk. It runs even when renders failed, lists them, and then fails the run so the failure shows.
 * If a render fails (e.g. the API cannot use an image), ``deliver`` waits as ``upstream_failed`` rather
-  than pairing the remaining videos with the wrong rows. Fix the row and clear the failed ``render``
-  task instance (with downstream): only that render is submitted again; the ones already paid for are
-  reused, because a retry or clear reconnects to the stored generation.
+  than pairing the remaining videos with the wrong rows (the summary lists those rows as pending). Fix the
+  row and clear the failed ``render`` task instance (with downstream): only that render is submitted again;
+  the ones already paid for are reused, because a retry or clear reconnects to the stored generation.
 """
 
 from __future__ import annotations
@@ -20,19 +22,27 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_magicvideo.delivery import as_destination
+from airflow_provider_magicvideo.exceptions import MagicVideoError
+from airflow_provider_magicvideo.gallery import write_gallery
+from airflow_provider_magicvideo.generation import GenerationStatus
+from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
+from airflow_provider_magicvideo.links import GENERATION_ID_KEY
 from airflow_provider_magicvideo.operators.deliver import MagicVideoDeliverOperator
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.templates import resolve_template
 
 DATA = Path(__file__).parent / "data"
 POLL_SECONDS = float(os.environ.get("MAGICVIDEO_POLL_SECONDS", "15"))
+CONN_ID = "magicvideo_default"
 
 
 def render_kwargs(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +98,7 @@ with DAG(
 
     render = MagicVideoSubmitOperator.partial(
         task_id="render",
+        conn_id=CONN_ID,
         wait_for_completion=True,
         deferrable=True,
         poll_interval=POLL_SECONDS,
@@ -103,21 +114,67 @@ with DAG(
         retries=2,
     ).expand_kwargs(render.output.zip(rows).map(delivery_kwargs))
 
-    @task
-    def write_summary(deliveries: list[dict[str, Any]], renders: list[dict[str, Any]],
-                      planned: list[dict[str, Any]], destination: str, dest_conn_id: str | None) -> str:
-        items = [
-            {"sku": row["sku"], "template": row["template"], "generation_id": made["generation_id"],
-             "credits_used": made["credits_used"], "uri": sent["uri"], "size": sent["size"],
-             "sha256": sent["sha256"]}
-            for row, made, sent in zip(planned, renders, deliveries, strict=True)
-        ]
-        summary = {"ds": get_current_context()["ds"], "videos": items,
-                   "credits_used": sum(item["credits_used"] or 0 for item in items)}
-        target = as_destination(f"{destination.rstrip('/')}/{summary['ds']}/manifest.json", dest_conn_id or None)
+    @task(trigger_rule="all_done")  # also after failed renders: the gallery must say which rows failed
+    def write_summary(planned: list[dict[str, Any]], manifest: str, destination: str,
+                      dest_conn_id: str | None) -> str:
+        context = get_current_context()
+        ti, ds = context["ti"], context["ds"]
+        items = [summary_row(ti, index, row) for index, row in enumerate(planned)]
+        summary = {"task": f"{ti.dag_id}.{ti.task_id}", "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                   "credits_used": sum(item["credits_used"] or 0 for item in items), "rows": items}
+        folder = f"{destination.rstrip('/')}/{ds}"
+        target = as_destination(f"{folder}/manifest.json", dest_conn_id or None)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(summary, indent=2))
-        print(f"Delivered {len(items)} videos, {summary['credits_used']:,} credits; summary at {target}")
+        page = write_gallery(folder, summary, title=f"{Path(manifest).stem} · {ds}", conn_id=dest_conn_id or None)
+        delivered = sum(item["status"] == "delivered" for item in items)
+        print(f"Delivered {delivered} of {len(items)} videos, {summary['credits_used']:,} credits; "
+              f"summary at {target}, gallery at {page}")
+        if delivered < len(items):
+            # After the files: the gallery says what went wrong, the failed run makes sure someone looks.
+            failed = [f"{item['key']}: {item['status']} ({item['error']})" for item in items
+                      if item["status"] != "delivered"]
+            raise AirflowFailException(f"{len(failed)} of {len(items)} rows have no delivered video:\n"
+                                       + "\n".join(failed))
         return str(target)
 
-    write_summary(deliver.output, render.output, rows, "{{ params.destination }}", "{{ params.dest_conn_id }}")
+    summary = write_summary(rows, "{{ params.manifest }}", "{{ params.destination }}", "{{ params.dest_conn_id }}")
+    [render, deliver] >> summary  # XCom is read by map index, not passed: make the order explicit
+
+
+def summary_row(ti: Any, index: int, row: dict[str, Any]) -> dict[str, Any]:
+    """One manifest row from what the ``render`` and ``deliver`` task instances of map index ``index`` left in
+    XCom; a render that left no result is asked about at the API (its id is pushed as soon as it exists)."""
+    made = ti.xcom_pull(task_ids="render", map_indexes=index) or {}
+    sent = ti.xcom_pull(task_ids="deliver", map_indexes=index) or {}
+    generation_id = made.get("generation_id") or ti.xcom_pull(task_ids="render", key=GENERATION_ID_KEY,
+                                                              map_indexes=index)
+    item = {"key": row["sku"], "template": row["template"], "model": made.get("model"),
+            "generation_id": generation_id, "status": "delivered", "uri": sent.get("uri"), "size": sent.get("size"),
+            "sha256": sent.get("sha256"), "credits_used": made.get("credits_used"), "error": None}
+    if sent:
+        return item
+    if made:
+        return {**item, "status": "pending",
+                "error": "Rendered, not delivered: a render of this run failed (fix it and clear it with downstream)"}
+    if not generation_id:
+        return {**item, "status": "failed", "error": f"Not submitted: see the log of render[{index}]"}
+    return {**item, **ask_about(str(generation_id), index)}
+
+
+def ask_about(generation_id: str, index: int) -> dict[str, Any]:
+    """Status, reason and credits of a generation whose render task ended without a result."""
+    hook = MagicVideoHook(CONN_ID)
+    try:
+        generation = hook.get_generation(generation_id)
+    except MagicVideoError as exc:
+        return {"status": "failed", "error": f"The render failed; the API could not say why ({exc})"}
+    finally:
+        hook.close()
+    if generation.status is GenerationStatus.ERROR:  # an error costs nothing
+        return {"status": "failed", "credits_used": 0,
+                "error": f"{generation.error_name or 'error'}: {generation.error_message or 'no reason given'}"}
+    if not generation.is_terminal:
+        return {"status": "pending", "error": f"Still {generation.raw_status} when render[{index}] stopped waiting"}
+    return {"status": "failed", "credits_used": generation.credits_used,
+            "error": f"The generation completed but render[{index}] failed: see its log"}

@@ -138,15 +138,21 @@ def test_campaign_delivers_every_row_to_s3(airflow_db, magicvideo_emulator, magi
         client = s3_client(endpoint)
         keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
         assert keys == [f"videos/{ds}/{name}" for name in
-                        ("SKU-1001.mp4", "SKU-1002.mp4", "SKU-1003.mp4", "manifest.json")]
+                        ("SKU-1001.mp4", "SKU-1002.mp4", "SKU-1003.mp4", "index.html", "manifest.json")]
         body = client.get_object(Bucket=bucket, Key=f"videos/{ds}/SKU-1002.mp4")["Body"].read()
         summary = json.loads(client.get_object(Bucket=bucket, Key=f"videos/{ds}/manifest.json")["Body"].read())
+        gallery = client.get_object(Bucket=bucket, Key=f"videos/{ds}/index.html")
+        assert gallery["ContentType"].startswith("text/html")
+        page = gallery["Body"].read().decode()
     local = Path(airflow_db) / "campaign-check.mp4"
     local.write_bytes(body)
     probe = _probe(str(local))
     assert probe["size"] == (608, 1080) and probe["audio"] == ["aac"] and probe["frames"] > 0
-    assert [v["sku"] for v in summary["videos"]] == ["SKU-1001", "SKU-1002", "SKU-1003"]
+    assert [row["key"] for row in summary["rows"]] == ["SKU-1001", "SKU-1002", "SKU-1003"]
+    assert {row["status"] for row in summary["rows"]} == {"delivered"}
+    assert summary["rows"][1]["uri"] == f"s3://{bucket}/videos/{ds}/SKU-1002.mp4"
     assert summary["credits_used"] == 3 * 1_050_000
+    assert 'src="SKU-1002.mp4"' in page and "3</b> videos delivered" in page
     stats = magicvideo_emulator.stats()
     # One paid render per manifest row, each from its own map index.
     assert stats["total_posts"] == 3
@@ -204,3 +210,37 @@ def test_campaign_batch_renders_each_chunk_in_one_task_with_a_manifest(airflow_d
     stats = magicvideo_emulator.stats()
     assert stats["total_posts"] == 3
     assert sorted(stats["posts_by_client_request_id"].values()) == [1, 1, 1]
+
+
+@pytest.mark.integration
+def test_campaign_lists_a_failed_render_with_the_apis_reason_and_fails_the_run(
+        airflow_db, magicvideo_emulator, magicvideo_conn, fast_polls, api_key, tmp_path):
+    """One row's image cannot be fetched by the API (nothing listens on port 9): its generation ends in error.
+    The summary still runs, writes the manifest and the gallery with that row and the API's reason, then fails
+    the run; the other rows are rendered but wait for the fix (listed as pending)."""
+    magicvideo_conn(magicvideo_emulator.base_url)
+    products = DAGS / "data" / "products"
+    manifest = tmp_path / "spring.csv"
+    manifest.write_text("sku,image,template\n"
+                        f"SKU-1001,{products / 'sku-1001.png'},Art Gallery\n"
+                        "SKU-BAD,http://127.0.0.1:9/missing.png,Phone Social\n"
+                        f"SKU-1003,{products / 'sku-1003.png'},Art Gallery\n")
+    out = tmp_path / "out"
+    run = _run("magicvideo_campaign", {"manifest": str(manifest), "destination": str(out), "dest_conn_id": ""})
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed", states
+    assert states[("render", 1)] == "failed" and states[("render", 0)] == states[("render", 2)] == "success"
+    assert states[("write_summary", -1)] == "failed", states  # it ran, wrote, then made the failure visible
+    [folder] = out.iterdir()
+    summary = json.loads((folder / "manifest.json").read_text())
+    rows = {row["key"]: row for row in summary["rows"]}
+    assert [row["status"] for row in summary["rows"]] == ["pending", "failed", "pending"]
+    bad = rows["SKU-BAD"]
+    assert bad["generation_id"] and bad["credits_used"] == 0 and bad["uri"] is None
+    assert bad["error"].startswith("MediaDownloadError: image_url: could not download 127.0.0.1:9"), bad
+    assert summary["credits_used"] == 2 * 1_050_000  # an error is not billed
+    page = (folder / "index.html").read_text()
+    assert "<h2>SKU-BAD</h2>" in page and "MediaDownloadError: image_url: could not download" in page
+    assert "1</b> failed" in page and "2</b> pending" in page and "<video" not in page
+    assert api_key not in page and api_key not in (folder / "manifest.json").read_text()
+    assert magicvideo_emulator.stats()["total_posts"] == 3  # the failed render was not retried
