@@ -7,7 +7,8 @@
 * Each row becomes one mapped ``render`` task; they wait in the triggerer, not in worker slots.
   ``max_active_tis_per_dag`` bounds how many renders (and credits) are in flight at once.
 * Videos land at ``<destination>/<ds>/<sku>.mp4`` through ``ObjectStoragePath``: ``s3://bucket/prefix``
-  with an AWS connection, or a local folder for a dry run.
+  with an AWS connection, or a local folder for a dry run (a run triggered by hand has no ``ds``: the
+  date it was triggered for).
 * ``write_summary`` writes ``manifest.json`` beside the videos (one row per product: delivered, failed
   with the API's reason, or pending) and ``index.html``, a gallery a colleague can open from the bucket
   or a disk. It runs even when renders failed, lists them, and then fails the run so the failure shows.
@@ -45,6 +46,12 @@ POLL_SECONDS = float(os.environ.get("MAGICVIDEO_POLL_SECONDS", "15"))
 CONN_ID = "magicvideo_default"
 
 
+def run_date(context: Any) -> str:
+    """The run's date (``YYYY-MM-DD``) for the videos' folder: ``ds`` for a scheduled run; a run triggered
+    by hand has no logical date (hence no ``ds``) in Airflow 3, so the date it was triggered for."""
+    return context.get("ds") or context["dag_run"].run_after.strftime("%Y-%m-%d")
+
+
 def render_kwargs(row: dict[str, Any]) -> dict[str, Any]:
     return {"image": row["image"], "template": row["template"]}
 
@@ -77,7 +84,7 @@ with DAG(
         path = Path(manifest)
         text = path.read_text(encoding="utf-8")
         rows = json.loads(text) if path.suffix == ".json" else list(csv.DictReader(text.splitlines()))
-        ds = get_current_context()["ds"]
+        ds = run_date(get_current_context())
         planned, problems = [], []
         for number, row in enumerate(rows, start=1):
             try:
@@ -118,7 +125,7 @@ with DAG(
     def write_summary(planned: list[dict[str, Any]], manifest: str, destination: str,
                       dest_conn_id: str | None) -> str:
         context = get_current_context()
-        ti, ds = context["ti"], context["ds"]
+        ti, ds = context["ti"], run_date(context)
         items = [summary_row(ti, index, row) for index, row in enumerate(planned)]
         summary = {"task": f"{ti.dag_id}.{ti.task_id}", "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
                    "credits_used": sum(item["credits_used"] or 0 for item in items), "rows": items}
@@ -154,6 +161,10 @@ def summary_row(ti: Any, index: int, row: dict[str, Any]) -> dict[str, Any]:
             "sha256": sent.get("sha256"), "credits_used": made.get("credits_used"), "error": None}
     if sent:
         return item
+    if made and ti.xcom_pull(task_ids="deliver", key=GENERATION_ID_KEY, map_indexes=index):
+        # deliver pushes the id as it starts: it ran and failed
+        return {**item, "status": "failed",
+                "error": f"Rendered, but the delivery failed: see the log of deliver[{index}]"}
     if made:
         return {**item, "status": "pending",
                 "error": "Rendered, not delivered: a render of this run failed (fix it and clear it with downstream)"}

@@ -244,3 +244,19 @@ def test_campaign_lists_a_failed_render_with_the_apis_reason_and_fails_the_run(
     assert "1</b> failed" in page and "2</b> pending" in page and "<video" not in page
     assert api_key not in page and api_key not in (folder / "manifest.json").read_text()
     assert magicvideo_emulator.stats()["total_posts"] == 3  # the failed render was not retried
+
+
+def test_campaign_folder_date_of_a_run_triggered_by_hand():
+    """Airflow 3 gives a run triggered from the UI or REST no logical date, hence no ``ds``: the campaign's
+    folder is then named after the date the run was triggered for (it used to fail with KeyError: 'ds')."""
+    import importlib.util
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("campaign_dag_for_test", DAGS / "magicvideo_campaign.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = SimpleNamespace(run_after=datetime(2026, 12, 3, 23, 59, tzinfo=UTC))
+    assert module.run_date({"dag_run": run}) == "2026-12-03"
+    assert module.run_date({"ds": "2026-01-02", "dag_run": run}) == "2026-01-02"
