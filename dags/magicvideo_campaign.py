@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,12 @@ import pendulum
 from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from airflow_provider_magicvideo.delivery import as_destination
 from airflow_provider_magicvideo.exceptions import MagicVideoError
 from airflow_provider_magicvideo.gallery import write_gallery
 from airflow_provider_magicvideo.generation import GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.links import GENERATION_ID_KEY
+from airflow_provider_magicvideo.manifest import build_manifest, task_label, write_manifest
 from airflow_provider_magicvideo.operators.deliver import MagicVideoDeliverOperator
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.templates import resolve_template
@@ -127,12 +126,10 @@ with DAG(
         context = get_current_context()
         ti, ds = context["ti"], run_date(context)
         items = [summary_row(ti, index, row) for index, row in enumerate(planned)]
-        summary = {"task": f"{ti.dag_id}.{ti.task_id}", "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "credits_used": sum(item["credits_used"] or 0 for item in items), "rows": items}
+        # The batch operator's manifest schema (manifest.py): the gallery, and anyone else, read one format.
+        summary = build_manifest(task_label(ti.dag_id, ti.task_id), items)
         folder = f"{destination.rstrip('/')}/{ds}"
-        target = as_destination(f"{folder}/manifest.json", dest_conn_id or None)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(summary, indent=2))
+        target = write_manifest(folder, summary, dest_conn_id or None)
         page = write_gallery(folder, summary, title=f"{Path(manifest).stem} · {ds}", conn_id=dest_conn_id or None)
         delivered = sum(item["status"] == "delivered" for item in items)
         print(f"Delivered {delivered} of {len(items)} videos, {summary['credits_used']:,} credits; "
@@ -143,7 +140,7 @@ with DAG(
                       if item["status"] != "delivered"]
             raise AirflowFailException(f"{len(failed)} of {len(items)} rows have no delivered video:\n"
                                        + "\n".join(failed))
-        return str(target)
+        return target
 
     summary = write_summary(rows, "{{ params.manifest }}", "{{ params.destination }}", "{{ params.dest_conn_id }}")
     [render, deliver] >> summary  # XCom is read by map index, not passed: make the order explicit
