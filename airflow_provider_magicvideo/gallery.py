@@ -238,19 +238,28 @@ def _card(row: Mapping[str, Any], status: str, folder: str | None) -> str:
             f'<div class="meta"><h2>{esc(row.get("key"))}</h2><dl>{details}</dl>{reason}</div></article>')
 
 
+def page_name_for(manifest_uri: str) -> str:
+    """The page beside a manifest: ``manifest.json`` → ``index.html``, ``manifest-3.json`` (a mapped batch
+    chunk) → ``index-3.html``, any other ``x.json`` → ``x.html``."""
+    stem = manifest_uri.rsplit("/", 1)[-1].removesuffix(".json")
+    if stem == "manifest":
+        return PAGE_NAME
+    return f"index-{stem.removeprefix('manifest-')}.html" if stem.startswith("manifest-") else f"{stem}.html"
+
+
 def write_gallery(folder: str | os.PathLike[str] | ObjectStoragePath, manifest: Mapping[str, Any], *, title: str,
-                  conn_id: str | None = None) -> str:
-    """Write ``index.html`` for ``manifest`` into ``folder`` (a local folder, ``file://``, ``s3://``... URI or
-    :class:`ObjectStoragePath`; ``conn_id`` as for deliveries) and return the page's URI.
+                  conn_id: str | None = None, name: str = PAGE_NAME) -> str:
+    """Write the page (``name``, default ``index.html``) for ``manifest`` into ``folder`` (a local folder,
+    ``file://``, ``s3://``... URI or :class:`ObjectStoragePath`; ``conn_id`` as for deliveries) and return its URI.
 
     The page is sent as ``text/html`` to S3 (a bucket website or a presigned link then shows it instead of
     downloading it); other stores keep their own idea of the type.
     """
     if isinstance(folder, ObjectStoragePath):
-        target = as_destination(folder / PAGE_NAME, conn_id)
+        target = as_destination(folder / name, conn_id)
     else:
         text = os.fspath(folder).rstrip("/" + os.sep) if isinstance(folder, str | os.PathLike) else ""
-        target = as_destination(f"{text}/{PAGE_NAME}" if text else "", conn_id)
+        target = as_destination(f"{text}/{name}" if text else "", conn_id)
     uri = str_uri(target)
     page = render_gallery(manifest, title=title, folder=uri.rsplit("/", 1)[0]).encode("utf-8")
     kwargs: dict[str, Any] = {"ContentType": CONTENT_TYPE} if target.protocol in ("s3", "s3a") else {}

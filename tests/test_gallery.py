@@ -182,3 +182,14 @@ def test_write_gallery_to_a_missing_bucket_is_a_delivery_error(s3_endpoint):  # 
 
     with pytest.raises(PermanentDeliveryError, match=r"index\.html"):
         write_gallery(f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/c", CAMPAIGN, title="t", conn_id="aws_test")
+
+
+@pytest.mark.parametrize(("manifest_uri", "page"), [
+    ("s3://b/2026-12-03/manifest.json", "index.html"),
+    ("file:///out/manifest-3.json", "index-3.html"),
+    ("file:///out/spring.json", "spring.html"),
+])
+def test_the_page_beside_a_manifest_is_named_after_it(manifest_uri: str, page: str) -> None:
+    from airflow_provider_magicvideo.gallery import page_name_for
+
+    assert page_name_for(manifest_uri) == page

@@ -14,7 +14,8 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 from airflow_provider_magicvideo.batch import BatchRun, Ledger
 from airflow_provider_magicvideo.delivery import DEFAULT_CHUNK_SIZE, OVERWRITE_MODES, Overwrite
-from airflow_provider_magicvideo.exceptions import BatchIncompleteError, InvalidInputError
+from airflow_provider_magicvideo.exceptions import BatchIncompleteError, InvalidInputError, MagicVideoError
+from airflow_provider_magicvideo.gallery import page_name_for, write_gallery
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.polling import epoch_of
 from airflow_provider_magicvideo.hooks.settings import positive_number
@@ -69,7 +70,10 @@ class MagicVideoBatchRenderOperator(BaseOperator):
     :param max_in_flight: submits (and, blocking, status polls) at once.
     :param max_parallel_deliveries: downloads at once.
 
-    Returns (XCom) ``{manifest_uri, rows, delivered, failed, invalid, credits_used}``; never the rows.
+    Beside the manifest, a campaign page (``index.html``, ``index-<map_index>.html`` for a mapped task: see
+    :mod:`airflow_provider_magicvideo.gallery`) shows every delivered video and every failed row's reason.
+
+    Returns (XCom) ``{manifest_uri, gallery_uri, rows, delivered, failed, invalid, credits_used}``; never the rows.
     """
 
     template_fields: Sequence[str] = ("rows", "destination", "manifest", "dest_conn_id", "template", "model")
@@ -207,11 +211,12 @@ class MagicVideoBatchRenderOperator(BaseOperator):
         manifest = build_manifest(task_label(ti.dag_id, ti.task_id, getattr(ti, "map_index", None)), listed)
         with fail_task():
             uri = write_manifest(self._manifest_target(context, run.rows), manifest, self.dest_conn_id or None)
+        gallery = self._write_gallery(uri, manifest)
         counts = {status: sum(r["status"] == status for r in listed) for status in ("delivered", "failed",
                                                                                     "invalid", "pending")}
         summary = {"manifest_uri": uri, "rows": len(listed), "delivered": counts["delivered"],
                    "failed": counts["failed"] + counts["pending"], "invalid": counts["invalid"],
-                   "credits_used": manifest["credits_used"]}
+                   "credits_used": manifest["credits_used"], "gallery_uri": gallery}
         self.log.info("Batch: %(delivered)d delivered, %(failed)d failed or pending, %(invalid)d invalid, "
                       "%(credits_used)d credits; manifest %(manifest_uri)s", summary)
         unfinished = [r for r in listed if r["status"] in ("failed", "pending")]
@@ -221,6 +226,17 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                 "delivers only these:\n" + "\n".join(f"  - {r['key']} ({r['status']}): {r['error']}"
                                                       for r in unfinished))
         return summary
+
+    def _write_gallery(self, manifest_uri: str, manifest: dict[str, Any]) -> str | None:
+        """The campaign page beside the manifest. The manifest is the record, the page a view of it: a page that
+        cannot be written is logged, and never fails the rows that were delivered."""
+        folder = manifest_uri.rsplit("/", 1)[0]
+        try:
+            return write_gallery(folder, manifest, title=manifest["task"], conn_id=self.dest_conn_id or None,
+                                 name=page_name_for(manifest_uri))
+        except MagicVideoError as error:
+            self.log.warning("Could not write the campaign page beside %s: %s", manifest_uri, error)
+            return None
 
     @staticmethod
     def _manifest_row(row: BatchRow, record: dict[str, Any], error: str | None) -> dict[str, Any]:

@@ -97,7 +97,10 @@ def test_a_valid_chunk_delivers_every_video_and_a_manifest(magicvideo_emulator, 
     summary = operator(tmp_path, rows()).execute(context(Store(), ti))
 
     assert summary == {"manifest_uri": f"file://{tmp_path}/out/manifest.json", "rows": 5, "delivered": 5,
-                       "failed": 0, "invalid": 0, "credits_used": 5 * CREDITS}
+                       "failed": 0, "invalid": 0, "credits_used": 5 * CREDITS,
+                       "gallery_uri": f"file://{tmp_path}/out/index.html"}
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert all(f'src="SKU-{i}.mp4"' in page for i in range(1, 6))  # the gallery beside the manifest
     listed = manifest(summary)
     assert listed["task"] == "batch_dag.render_chunk"
     assert listed["credits_used"] == 5 * CREDITS
@@ -245,6 +248,8 @@ def test_the_deferred_path_waits_on_one_trigger(magicvideo_emulator, magicvideo_
         op.execute_complete(context(store, ti), event=json.loads(json.dumps(event)), **kwargs)
     listed = manifest(f"file://{tmp_path}/out/manifest-2.json")
     assert TEST_API_KEY not in json.dumps(listed)
+    page = (tmp_path / "out" / "index-2.html").read_text()  # chunks sharing a folder: one page each
+    assert "SKU-4" in page and "failed" in page and TEST_API_KEY not in page
     assert listed["task"] == "batch_dag.render_chunk[2]"
     assert [r["status"] for r in listed["rows"]] == ["delivered"] * 3 + ["failed"]
     assert magicvideo_emulator.stats()["total_posts"] == 4
@@ -273,3 +278,18 @@ def test_rows_still_rendering_at_the_timeout_fail_the_task_and_the_retry_reconne
     summary = op.execute(context(store, TI(try_number=2)))
     assert summary["delivered"] == 2
     assert magicvideo_emulator.stats()["total_posts"] == 2
+
+
+def test_a_page_that_cannot_be_written_never_fails_the_delivered_rows(magicvideo_emulator, magicvideo_conn,
+                                                                      tmp_path, monkeypatch):
+    from airflow_provider_magicvideo.exceptions import DeliveryError
+    from airflow_provider_magicvideo.operators import batch
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise DeliveryError("Cannot write file:///out/index.html: PermissionError")
+
+    monkeypatch.setattr(batch, "write_gallery", refuse)
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    summary = operator(tmp_path, rows()).execute(context(Store(), TI()))
+    assert summary["delivered"] == 5 and summary["gallery_uri"] is None
+    assert (tmp_path / "out" / "manifest.json").is_file()
