@@ -50,9 +50,12 @@ dist: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-# Benchmarks print tables (not timed tests): trigger scale (writes bench/results/), then the others.
+# Benchmarks print tables (not timed tests) and write bench/results/: the campaign in a real deployment
+# (about two hours on 2 cores), trigger scale, then the others.
 # Run as modules from the repository root, so `bench` and `tooling` (shared with the tests) import from here.
 bench: $(STAMP)
+	$(BIN)/python -m bench.campaign --paths three_tasks,two_tasks,render_operator,batch_operator \
+		--sizes 100,500,1000 --render-seconds 120 --poll-interval 10 --parallelism 16
 	$(BIN)/python -m bench.trigger_scale
 	$(BIN)/python -m bench.emulator_load
 	$(BIN)/python -m bench.delivery
