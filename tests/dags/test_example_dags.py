@@ -201,6 +201,7 @@ def test_campaign_batch_renders_each_chunk_in_one_task_with_a_manifest(airflow_d
     ds = run.logical_date.strftime("%Y-%m-%d") if run.logical_date else run.run_after.strftime("%Y-%m-%d")
     folder = tmp_path / ds
     assert sorted(p.name for p in folder.iterdir()) == ["SKU-1001.mp4", "SKU-1002.mp4", "SKU-1003.mp4",
+                                                       "index-0.html", "index-1.html",  # a page per chunk
                                                        "manifest-0.json", "manifest-1.json"]
     manifests = [json.loads((folder / f"manifest-{i}.json").read_text()) for i in (0, 1)]
     assert [[r["key"] for r in m["rows"]] for m in manifests] == [["SKU-1001", "SKU-1002"], ["SKU-1003"]]
