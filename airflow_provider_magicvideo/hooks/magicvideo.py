@@ -1,20 +1,18 @@
 """The two hooks: the only classes that speak HTTP to the AI/ML API.
 
 :class:`MagicVideoHook` (sync, ``requests``) serves operators and sensors; :class:`MagicVideoAsyncHook`
-(``aiohttp``, a pooled session) serves the trigger. Both read the connection through :mod:`.settings`,
-map failures through :mod:`.transport`, retry through :mod:`.retry` and redact every text the server sent.
+(``aiohttp``, a pooled session; in :mod:`.async_hook`, importable from here) serves the trigger. Both read
+the connection through :mod:`.settings`, map failures through :mod:`.transport`, retry through :mod:`.retry`
+and redact every text the server sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import time
 from collections.abc import Callable, Collection, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
@@ -30,6 +28,8 @@ from airflow_provider_magicvideo.exceptions import (
     Resend,
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
+from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
+from airflow_provider_magicvideo.hooks.identity import HookIdentity, auth_headers, status_params
 from airflow_provider_magicvideo.hooks.polling import Wait
 from airflow_provider_magicvideo.hooks.reconcile import (
     find_generation,
@@ -38,11 +38,9 @@ from airflow_provider_magicvideo.hooks.reconcile import (
     settle_lost_submit,
 )
 from airflow_provider_magicvideo.hooks.retry import RetryPolicy
-from airflow_provider_magicvideo.hooks.session_pool import Lease, SessionPool
 from airflow_provider_magicvideo.hooks.settings import MIN_POLL_INTERVAL, USER_AGENT, ApiSettings, positive_number
-from airflow_provider_magicvideo.hooks.submission import build_submit_body, make_client_request_id
+from airflow_provider_magicvideo.hooks.submission import build_submit_body
 from airflow_provider_magicvideo.hooks.transport import (
-    connection_error_async,
     connection_error_sync,
     error_from_response,
     parse_json,
@@ -52,30 +50,10 @@ from airflow_provider_magicvideo.redaction import redact
 from airflow_provider_magicvideo.templates import Model
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Connection
+    pass
 
 
-def _auth(settings: ApiSettings, client_request_id: str) -> dict[str, str]:
-    # Built per request and never stored on a hook, so neither repr() nor vars() of a hook shows the key.
-    return {"Authorization": f"Bearer {settings.api_key}", "X-Client-Request-Id": client_request_id}
-
-
-def _status_params(generation_id: str) -> dict[str, str]:
-    return {"generation_id": generation_id}
-
-
-class _Identity:
-    conn_name_attr = "conn_id"
-    default_conn_name = "magicvideo_default"
-    conn_type = "magicvideo"
-
-    def _init_identity(self, conn_id: str, client_request_id: str | None) -> None:
-        self.conn_id = conn_id
-        # Operators pass one derived from the task instance (the same across tries); otherwise a random one.
-        self.client_request_id = make_client_request_id(*([client_request_id] if client_request_id else []))
-
-
-class MagicVideoHook(_Identity, BaseHook):
+class MagicVideoHook(HookIdentity, BaseHook):
     """Talks to ``/v2/video/generations`` with ``requests``.
 
     :param conn_id: Airflow connection of type ``magicvideo`` (password = API key).
@@ -84,7 +62,7 @@ class MagicVideoHook(_Identity, BaseHook):
 
     hook_name = "AI/ML API Magic Video"
 
-    def __init__(self, conn_id: str = _Identity.default_conn_name, *, client_request_id: str | None = None) -> None:
+    def __init__(self, conn_id: str = HookIdentity.default_conn_name, *, client_request_id: str | None = None) -> None:
         super().__init__()
         self._init_identity(conn_id, client_request_id)
         self.sleep: Callable[[float], None] = time.sleep
@@ -123,7 +101,7 @@ class MagicVideoHook(_Identity, BaseHook):
                  body: dict | None = None) -> tuple[Any, Mapping[str, str]]:
         settings = self.settings
         secrets = (settings.api_key,)
-        headers = _auth(settings, self.client_request_id)
+        headers = auth_headers(settings, self.client_request_id)
 
         def attempt() -> tuple[str, Mapping[str, str]]:
             error: MagicVideoError
@@ -248,7 +226,7 @@ class MagicVideoHook(_Identity, BaseHook):
     def get_generation(self, generation_id: str) -> Generation:
         """Current status of a generation (one status GET, retried per the policy)."""
         payload, headers = self._request("GET", f"status request for {generation_id}",
-                                         params=_status_params(generation_id))
+                                         params=status_params(generation_id))
         return Generation.from_payload(payload, generation_id=generation_id, headers=headers)
 
     def wait_for_generation(self, generation_id: str, *, poll_interval: float | None = None,
@@ -288,88 +266,6 @@ class MagicVideoHook(_Identity, BaseHook):
         except MagicVideoError as exc:
             return False, f"Connection test failed: {exc}"
         return True, f"Connection OK: key accepted by {base_url}, {balance.describe()}."
-
-
-class MagicVideoAsyncHook(_Identity, BaseHook):
-    """Async twin of :class:`MagicVideoHook` for triggers.
-
-    Use as ``async with MagicVideoAsyncHook(conn_id) as hook:``; all hooks of one connection on one event loop
-    share one ``aiohttp`` session from :attr:`pool`, closed when the last user leaves.
-    """
-
-    hook_name = "AI/ML API Magic Video (async)"
-    pool: ClassVar[SessionPool] = SessionPool()
-    _machinery_loaded: ClassVar[bool] = False
-
-    def __init__(self, conn_id: str = _Identity.default_conn_name, *, client_request_id: str | None = None) -> None:
-        super().__init__()
-        self._init_identity(conn_id, client_request_id)
-        self._lease: Lease | None = None
-        self.sleep: Callable[[float], Any] = asyncio.sleep
-
-    async def _load_settings(self) -> ApiSettings:
-        if not MagicVideoAsyncHook._machinery_loaded:
-            # The first import builds Airflow's secrets machinery: do it in a thread, not on the event loop that
-            # every other trigger of the triggerer shares.
-            await asyncio.to_thread(importlib.import_module, "airflow.providers.common.compat.connection")
-            MagicVideoAsyncHook._machinery_loaded = True
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        conn = await get_async_connection(self.conn_id, hook=self)
-        return ApiSettings.from_connection(conn, extra=await _async_extra(conn))
-
-    async def __aenter__(self) -> MagicVideoAsyncHook:
-        self._lease = await self.pool.acquire(self.conn_id, self._load_settings)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            await self.pool.release(lease)
-
-    async def _request(self, method: str, action: str, *, params: dict | None = None) -> tuple[Any, Mapping]:
-        lease = self._lease or await self.pool.acquire(self.conn_id, self._load_settings)
-        try:
-            settings = await self.pool.refresh(lease, self._load_settings)
-            secrets = (settings.api_key,)
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout,
-                                            sock_read=settings.read_timeout)
-
-            async def attempt() -> tuple[str, Mapping[str, str]]:
-                error: MagicVideoError
-                try:
-                    async with lease.session.request(method, settings.generations_url, params=params, timeout=timeout,
-                                                     headers=_auth(settings, self.client_request_id)) as resp:
-                        text = redact(await resp.text(), secrets)
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    error = connection_error_async(exc, action, self.client_request_id)
-                else:
-                    if resp.status < 400:
-                        return text, resp.headers
-                    error = error_from_response(resp.status, text, resp.headers, action=action, secrets=secrets,
-                                                client_request_id=self.client_request_id)
-                raise error
-
-            policy = RetryPolicy(max_retries=settings.max_retries)
-            text, headers = await policy.acall(method, action, attempt, sleep=self.sleep)
-            return parse_json(text, action, request_id=headers.get("x-inference-id"), secrets=secrets), headers
-        finally:
-            if self._lease is None:
-                await self.pool.release(lease)
-
-    async def aget_generation(self, generation_id: str) -> Generation:
-        """Current status of a generation (one status GET, retried per the policy)."""
-        payload, headers = await self._request("GET", f"status request for {generation_id}",
-                                               params=_status_params(generation_id))
-        return Generation.from_payload(payload, generation_id=generation_id, headers=headers)
-
-
-async def _async_extra(conn: Connection) -> Mapping[str, Any]:
-    try:
-        from airflow.providers.common.compat.connection import get_async_extra_dejson
-    except ImportError:  # older common-compat
-        return conn.extra_dejson
-    return await get_async_extra_dejson(conn)
 
 
 __all__ = ["MagicVideoAsyncHook", "MagicVideoHook"]
