@@ -53,6 +53,8 @@ def quickstart(airflow_db, magicvideo_emulator_session, tmp_path_factory) -> Ite
         observed.append(isinstance(sdk_client.log, SdkClientLog))
         result = original(ti, state, context, log, error)
         finalized.append((ti.task_id, str(state), _link_now(ti)))
+        if "deferred" in str(state).lower():
+            emulator.resume_clock()  # the render may finish now that the wait has deferred
         return result
 
     records: list[logging.LogRecord] = []
@@ -89,11 +91,15 @@ def quickstart(airflow_db, magicvideo_emulator_session, tmp_path_factory) -> Ite
             mp.setattr(task_runner, "finalize", finalize)
             mp.setattr(sdk_client, "log", SdkClientLog(sdk_client.log))
             dag = dagbag_class()(dag_folder=str(REPO_ROOT / "dags")).dags["magicvideo_quickstart"]
+            # Held until the wait task defers (see finalize): on a busy machine a 1 s render could otherwise be
+            # done before the sensor's first look, and the wait would never defer.
+            emulator.pause_clock()
             dr = dag_test(dag, run_conf={"output_dir": str(out)})
             yield {"dr": dr, "finalized": finalized, "records": records, "out": out, "client_events": client_events,
                    "observed": observed}
     finally:
         logging.getLogger().removeHandler(handler)
+        emulator.resume_clock()
         emulator.reset()
 
 
