@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 from tooling.deployment import Deployment
 
@@ -154,6 +155,11 @@ def toast(page: Page, title: str) -> Locator:
     return page.locator("[data-scope=toast][data-part=root]").filter(has_text=title)
 
 
+def absolute(dep: Deployment, href: str) -> str:
+    """A link as the UI resolves it: relative links are on the api-server's own origin."""
+    return href if href.startswith(("http://", "https://")) else f"{dep.api}{href}"
+
+
 def shot(page: Page, name: str) -> Path:
     path = ARTEFACTS / f"{name}.png"
     page.screenshot(path=path)
@@ -229,6 +235,8 @@ def test_quickstart_run_defers_then_succeeds_in_the_ui(page: Page, ui: Deploymen
         expect(wait).to_contain_text("Deferred", timeout=RUN_TIMEOUT_MS)
         shot(page, "wait-task-deferred")
         assert {t["task_id"]: t["state"] for t in ui.task_instances(QUICKSTART, run_id)}["wait"] == "deferred"
+        deferred_links = ui.rest("GET", f"/dags/{QUICKSTART}/dagRuns/{run_id}/taskInstances/wait/links")
+        assert deferred_links["extra_links"]["AI/ML API video"], deferred_links  # there while deferred, not null
     finally:
         emulator.resume_clock()
     run = open_dag_run(page, ui, QUICKSTART, run_id)
@@ -245,7 +253,8 @@ def test_quickstart_run_defers_then_succeeds_in_the_ui(page: Page, ui: Deploymen
 
 def test_each_task_extra_link_opens_the_video(page: Page, ui: Deployment, tier: Tier) -> None:
     """Issue 19 item 3: on every task of a finished quickstart run, the "AI/ML API video" link the UI shows
-    leads, with the browser's own login, to the MP4 bytes; the file:// delivery shows no dead link."""
+    leads, with the browser's own login, to the MP4 bytes, and is refused without it; the file:// delivery
+    shows no dead link. (The links module, tests/operators/test_extra_links.py, checks the values themselves.)"""
     started = time.monotonic()
     emulator = tier.emulators["fast"]
     if not any(c["connection_id"] == CONN_ID for c in ui.rest("GET", "/connections")["connections"]):
@@ -266,9 +275,16 @@ def test_each_task_extra_link_opens_the_video(page: Page, ui: Deployment, tier: 
         # the same request a click makes: the page's cookies, the redirect to a fresh presigned URL followed
         redirect = page.request.get(hrefs[task_id], max_redirects=0)
         assert redirect.status == 302, (task_id, redirect.status, redirect.text()[:200])
+        key_in_location = tier.api_key in redirect.headers["location"]
+        assert not key_in_location, "the API key is in the redirect"
         video = page.request.get(hrefs[task_id])
         assert video.ok and video.body()[4:8] == b"ftyp", (task_id, video.status, video.headers)
+        # without the login: refused, and no presigned URL handed out
+        refused = requests.get(absolute(ui, hrefs[task_id]), allow_redirects=False, timeout=30)
+        assert refused.status_code == 401 and "location" not in refused.headers, (task_id, refused.status_code)
     assert all(f"/tasks/{task}/video" in href for task, href in hrefs.items()), hrefs
+    log = (ui.logs / "api-server.log").read_text(errors="replace")
+    assert tier.api_key not in log and "X-Amz-Signature" not in log, "the api-server logged a secret"
     TIMINGS["extra links in the UI"] = time.monotonic() - started
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
-from airflow_provider_magicvideo.hooks.magicvideo import make_client_request_id
+from airflow_provider_magicvideo.hooks.submission import make_client_request_id
 from tests.integration.results import record_row
 from tooling.deployment import Deployment
 from tooling.net import wait_for
