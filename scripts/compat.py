@@ -185,8 +185,25 @@ GUARD = ("import sys, sysconfig, pytest, airflow_provider_magicvideo as p; "
          "sys.exit(pytest.main(sys.argv[1:]))")
 
 
+def git_head() -> str:
+    """The commit a cell ran on (with ``+`` when the work tree had changes)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True)
+    return (head.stdout.strip() or "unknown") + ("+" if dirty.stdout.strip() else "")
+
+
+def merged_with_last_run(results: list[dict]) -> list[dict]:
+    """A run of some cells updates their rows; the others keep their last result (each row says when it ran)."""
+    last = COMPAT / "last-run.json"
+    earlier = {r["cell"]: r for r in json.loads(last.read_text())} if last.is_file() else {}
+    earlier.update({r["cell"]: r for r in results})
+    return [earlier[c.name] for c in CELLS if c.name in earlier]
+
+
 def run_cell(cell: Cell) -> dict:
-    result: dict = {"cell": cell.name, "checks": {}, "failures": []}
+    result: dict = {"cell": cell.name, "checks": {}, "failures": [], "ran": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"
+                    f" UTC, {git_head()}"}
     start = time.monotonic()
     try:
         py = ensure_venv(cell)
@@ -284,13 +301,14 @@ def write_table(results: list[dict], total: float) -> None:
         "# Compatibility matrix",
         "",
         f"Written by `make test-compat` (scripts/compat.py) on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
-        f"{total / 60:.1f} min for all cells on this machine ({os.cpu_count()} cores). Each cell is a venv built "
+        f"{total / 60:.1f} min for the cells run that time on this machine ({os.cpu_count()} cores); a row from "
+        "an earlier run says so in its last column. Each cell is a venv built "
         "from `constraints/<cell>.txt` with the project installed non-editable (`.[emulator,amazon,dev]`); the "
         "tests run from a copy of `tests/` so they import the installed package, in one pytest run on two workers; a "
         "check's seconds are the sum of its tests' times, the last columns the cell's build and test wall times.",
         "",
-        "| cell | versions | " + " | ".join(names) + " | build | tests |",
-        "|---|---|" + "---|" * (len(names) + 2),
+        "| cell | versions | " + " | ".join(names) + " | build | tests | ran |",
+        "|---|---|" + "---|" * (len(names) + 3),
     ]
     for r in results:
         v = r.get("versions", {})
@@ -306,7 +324,7 @@ def write_table(results: list[dict], total: float) -> None:
             count = f" {k['passed']}/{k['passed'] + k['failed']}" if k and (k["passed"] + k["failed"]) else ""
             cells.append(f"{'pass' if c['ok'] else '**FAIL**'}{count} ({c['seconds']:.0f} s)")
         walls = [f"{r[k]:.0f} s" if k in r else "—" for k in ("install_seconds", "tests_seconds")]
-        lines.append(f"| {r['cell']} | {versions} | " + " | ".join(cells + walls) + " |")
+        lines.append(f"| {r['cell']} | {versions} | " + " | ".join([*cells, *walls, r.get("ran", "—")]) + " |")
     crash = [(r["cell"], row) for r in results for row in r.get("crash_rows", [])]
     if crash:
         lines += ["", "## Crash-retry scenarios in a real deployment", "",
@@ -364,7 +382,7 @@ def main(argv: list[str]) -> int:
         for n, c in r["checks"].items():
             print(f"   {'ok  ' if c['ok'] else 'FAIL'} {n} ({c['seconds']:.0f} s) {c.get('counts', '')}", flush=True)
     total = time.monotonic() - start
-    write_table(results, total)
+    write_table(merged_with_last_run(results), total)
     failed = [r["cell"] for r in results if not all(c["ok"] for c in r["checks"].values())]
     print(f"matrix: {total / 60:.1f} min; failed cells: {failed or 'none'}")
     return 1 if failed else 0
