@@ -17,7 +17,7 @@ from airflow_provider_magicvideo.templates import (
 )
 
 # Copied verbatim from the "Supported Templates" list at the top of the API doc seed
-# /work/shared/seed/000_e75c2d3c22f4dafe.txt (kept here because CI clones have no shared/ folder).
+# the original doc page in the shared seed folder (kept here because CI clones have no shared/ folder).
 # Note the doc's "(66)"/"(77)" without a space and the Cyrillic capital Es (U+0421) in "Rotating Cards".
 DOC_SUPPORTED_TEMPLATES: list[tuple[str, str]] = [
     ("Art Gallery", "Art Gallery"),
