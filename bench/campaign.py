@@ -71,18 +71,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[CampaignResult]:
     args = parse_args(argv)
     started = time.monotonic()
-    results = run_campaign([PATHS[p] for p in args.paths], args.sizes, render_s=args.render_seconds,
-                           poll_s=args.poll_interval, parallelism=args.parallelism, timeout=args.run_timeout,
-                           keep_home=args.keep_home, warmup=args.warmup)
     order = {p: i for i, p in enumerate(args.paths)}
-    results.sort(key=lambda r: (r.n, order[r.path]))
-    print()
-    print(markdown_table(results))
     command = "python -m bench.campaign " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = (f"render {args.render_seconds:g} s, poll {args.poll_interval:g} s, LocalExecutor parallelism "
                 f"{args.parallelism}, one triggerer, {'a warm-up run per path' if args.warmup else 'no warm-up'}")
-    written = write_all(results, args.out, args.stem, command=command.strip(), settings=settings,
-                        elapsed=time.monotonic() - started)
+
+    def write(results: list[CampaignResult]) -> list[Path]:
+        results.sort(key=lambda r: (r.n, order[r.path]))
+        return write_all(results, args.out, args.stem, command=command.strip(), settings=settings,
+                         elapsed=time.monotonic() - started)
+
+    # Written after every (N, path) too: the full sizes take hours, and an interrupted run keeps what it measured.
+    results = run_campaign([PATHS[p] for p in args.paths], args.sizes, render_s=args.render_seconds,
+                           poll_s=args.poll_interval, parallelism=args.parallelism, timeout=args.run_timeout,
+                           keep_home=args.keep_home, warmup=args.warmup, on_result=write)
+    written = write(results)
+    print()
+    print(markdown_table(results))
     print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     if any(r.status == "failed" for r in results):
         sys.exit(1)

@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,8 +280,10 @@ def skipped(path: CampaignPath, n: int, reason: str, **params: Any) -> CampaignR
 # ------------------------------------------------------------------------------------------ the deployment
 def run_campaign(paths: list[CampaignPath], sizes: list[int], *, render_s: float, poll_s: float,
                  parallelism: int, timeout: float | None, keep_home: bool = False,
-                 settle_s: float = 10.0, warmup: bool = True) -> list[CampaignResult]:
-    """Deployment up, every (N, path) measured in turn, everything torn down after."""
+                 settle_s: float = 10.0, warmup: bool = True,
+                 on_result: Callable[[list[CampaignResult]], None] | None = None) -> list[CampaignResult]:
+    """Deployment up, every (N, path) measured in turn, everything torn down after. ``on_result`` sees the
+    results so far after each (N, path), so a run cut short still leaves what it measured."""
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -334,6 +337,11 @@ def run_campaign(paths: list[CampaignPath], sizes: list[int], *, render_s: float
                     f"{result.renders_created} renders, {result.videos_verified}/{n} videos verified"
                     + (f"; problems: {result.problems}" if result.problems else ""))
                 results.append(result)
+                if on_result is not None:
+                    try:
+                        on_result(list(results))
+                    except Exception as error:  # a checkpoint that cannot be written must not end the run
+                        log(f"could not write the results so far: {error!r}")
     finally:
         log(f"tearing down after {time.monotonic() - t0:.0f}s")
         if dep is not None:
