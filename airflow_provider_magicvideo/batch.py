@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from airflow_provider_magicvideo import metrics
 from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
 from airflow_provider_magicvideo.delivery import as_destination, deliver_generation
 from airflow_provider_magicvideo.delivery.destination import stat
@@ -121,6 +122,9 @@ class BatchRun:
         try:
             if record.get("generation_id") and record.get("status") != GenerationStatus.ERROR.value:
                 generation = hook.get_generation(str(record["generation_id"]))
+                if generation.status is GenerationStatus.COMPLETED:  # finished while no try was watching
+                    self._completed(row.key, record.get("credits_used") or quote_of(generation))
+                    return
                 if generation.status is not GenerationStatus.ERROR:
                     self.ledger.update(row.key, status=generation.status.value)
                     return
@@ -230,16 +234,24 @@ class BatchRun:
             if outcome is None:
                 continue
             if outcome.get("status") == "completed":
-                credits = outcome.get("credits_used") or record.get("credits_used") or CREDITS_PER_GENERATION
-                self.ledger.update(row.key, status="completed", credits_used=credits)
+                self._completed(row.key, outcome.get("credits_used") or record.get("credits_used"))
             elif outcome.get("error") == "GenerationFailedError":  # free: the retry submits this row anew
                 self.ledger.update(row.key, status="error", credits_used=0)
+                metrics.generation_failed(record.get("model"), record.get("template"))
                 errors[row.key] = f"{outcome.get('error_name') or 'error'}: {outcome.get('error_message') or ''}"
             else:  # timed out (still rendering: the retry reconnects) or not pollable
                 status = "pending" if outcome.get("error") == "GenerationTimeoutError" else record.get("status")
                 self.ledger.update(row.key, status=status)
                 errors[row.key] = str(outcome.get("message"))
         return errors
+
+    def _completed(self, key: str, credits: Any) -> None:
+        """A row's generation was seen completed: recorded, and counted once (a retry finds it recorded)."""
+        record = self.ledger.get(key)
+        credits = credits or CREDITS_PER_GENERATION
+        self.ledger.update(key, status="completed", credits_used=credits)
+        metrics.generation_completed({**record, "credits_used": credits}, submitted_at=record.get("submitted_at"),
+                                     now=time.time())
 
     # -- 3. deliver --------------------------------------------------------------------------------------
     def deliver_all(self, *, dest_conn_id: str | None, parallel: int, **options: Any) -> dict[str, str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # A test module that imports ``tests.conftest`` runs this file a second time: reuse the first home, or the
 # environment would point Airflow at a second, unmigrated database halfway through the session. Each
@@ -102,3 +104,56 @@ def mocked(monkeypatch):
     monkeypatch.setattr(aioresponses_core, "ClientResponse", StreamWriterCompatResponse)
     with aioresponses() as mock:
         yield mock
+
+
+# ------------------------------------------------------------------------------------------ metrics
+class RecordingStats:
+    """A Stats backend that keeps every call: ``(kind, name, value, tags)``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any, dict[str, Any]]] = []
+
+    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
+        self.calls.append(("incr", stat, count, dict(tags or {})))
+
+    def decr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
+        self.calls.append(("decr", stat, count, dict(tags or {})))
+
+    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False, *,
+              tags: dict[str, Any] | None = None) -> None:
+        self.calls.append(("gauge", stat, value, dict(tags or {})))
+
+    def timing(self, stat: str, dt: Any, *, tags: dict[str, Any] | None = None) -> None:
+        self.calls.append(("timing", stat, dt, dict(tags or {})))
+
+    def timer(self, stat: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        class Timer(contextlib.nullcontext):  # what Airflow's own code (e.g. secrets backends) times
+            duration = 0.0
+
+            def __enter__(self) -> Timer:
+                return self
+
+            def start(self) -> Timer:
+                return self
+
+            def stop(self, send: bool = True) -> None:
+                pass
+
+        return Timer()
+
+    def ours(self) -> list[tuple[str, str, Any, dict[str, Any]]]:
+        return [call for call in self.calls if call[1].startswith("magicvideo.")]
+
+
+@pytest.fixture
+def stats(monkeypatch: pytest.MonkeyPatch) -> RecordingStats:
+    """Install the recorder behind Airflow's own ``Stats``, so the real shim (tags, counts) is exercised."""
+    from airflow.providers.common.compat.sdk import Stats
+
+    recorder = RecordingStats()
+    module = sys.modules[Stats.__module__]
+    if hasattr(module, "_get_backend"):  # Airflow >= 3.3: module-level backend behind a class shim
+        monkeypatch.setattr(module, "_backend", recorder)
+    else:  # Airflow 3.0-3.2: the Stats metaclass delegates to Stats.instance
+        monkeypatch.setattr(Stats, "instance", recorder)
+    return recorder

@@ -6,7 +6,6 @@ The API and the CDN are faked with requests-mock; the submit's wait runs on a fa
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -25,60 +24,6 @@ from tests.hooks.support import BASE_URL, GENERATIONS_URL, MP4_BYTES, VIDEO_URL,
 MODEL = "magic/image-to-video"
 TAGS = {"model": MODEL, "template": "Thailand_Street"}  # the model's default template, made tag-safe
 CREDITS = 70
-
-
-class RecordingStats:
-    """A Stats backend that keeps every call: ``(kind, name, value, tags)``."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any, dict[str, Any]]] = []
-
-    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
-        self.calls.append(("incr", stat, count, dict(tags or {})))
-
-    def decr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
-        self.calls.append(("decr", stat, count, dict(tags or {})))
-
-    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False, *,
-              tags: dict[str, Any] | None = None) -> None:
-        self.calls.append(("gauge", stat, value, dict(tags or {})))
-
-    def timing(self, stat: str, dt: Any, *, tags: dict[str, Any] | None = None) -> None:
-        self.calls.append(("timing", stat, dt, dict(tags or {})))
-
-    def timer(self, stat: str | None = None, *args: Any, **kwargs: Any) -> Any:
-        import contextlib
-
-        class Timer(contextlib.nullcontext):  # what Airflow's own code (e.g. secrets backends) times
-            duration = 0.0
-
-            def __enter__(self) -> Timer:
-                return self
-
-            def start(self) -> Timer:
-                return self
-
-            def stop(self, send: bool = True) -> None:
-                pass
-
-        return Timer()
-
-    def ours(self) -> list[tuple[str, str, Any, dict[str, Any]]]:
-        return [call for call in self.calls if call[1].startswith("magicvideo.")]
-
-
-@pytest.fixture
-def stats(monkeypatch: pytest.MonkeyPatch) -> RecordingStats:
-    """Install the recorder behind Airflow's own ``Stats``, so the real shim (tags, counts) is exercised."""
-    from airflow.providers.common.compat.sdk import Stats
-
-    recorder = RecordingStats()
-    module = sys.modules[Stats.__module__]
-    if hasattr(module, "_get_backend"):  # Airflow >= 3.3: module-level backend behind a class shim
-        monkeypatch.setattr(module, "_backend", recorder)
-    else:  # Airflow 3.0-3.2: the Stats metaclass delegates to Stats.instance
-        monkeypatch.setattr(Stats, "instance", recorder)
-    return recorder
 
 
 @pytest.fixture(autouse=True)

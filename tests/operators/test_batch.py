@@ -208,6 +208,33 @@ def test_a_failed_render_is_listed_fails_the_task_and_only_it_is_submitted_again
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.mp4")} == delivered
 
 
+def test_each_row_is_counted_once_in_the_metrics_as_it_completes_or_fails(magicvideo_emulator, magicvideo_conn,
+                                                                         tmp_path, stats):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store, op = Store(), operator(tmp_path, rows(**{"SKU-3": {"image": UNREACHABLE}}))
+    tags = {"model": "magic/image-to-video", "template": "Art_Gallery"}
+
+    def counted() -> dict[str, Any]:
+        calls = stats.ours()
+        return {name: [value for kind, stat, value, t in calls if stat == name and t == tags]
+                for name in ("magicvideo.generation.completed", "magicvideo.generation.failed",
+                             "magicvideo.generation.credits", "magicvideo.generation.duration")}
+
+    with pytest.raises(BatchIncompleteError):
+        op.execute(context(store, TI(try_number=1)))
+    first = counted()
+    assert first["magicvideo.generation.completed"] == [1, 1, 1, 1]
+    assert first["magicvideo.generation.failed"] == [1]
+    assert sum(first["magicvideo.generation.credits"]) == 4 * CREDITS
+    assert len(first["magicvideo.generation.duration"]) == 4  # submit time known for each row
+
+    with pytest.raises(BatchIncompleteError):  # the retry submits only SKU-3, which fails again
+        op.execute(context(store, TI(try_number=2)))
+    second = counted()
+    assert second["magicvideo.generation.completed"] == [1, 1, 1, 1]  # the delivered rows are not counted again
+    assert second["magicvideo.generation.failed"] == [1, 1]
+
+
 def test_allow_failed_rows_succeeds_with_the_failure_in_the_manifest(magicvideo_emulator, magicvideo_conn,
                                                                      tmp_path):
     magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
