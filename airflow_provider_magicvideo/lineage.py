@@ -1,4 +1,4 @@
-"""OpenLineage facets of the submit and deliver operators.
+"""OpenLineage facets of the submit, render, deliver and batch operators.
 
 Only the OpenLineage provider calls into this module (through the operators'
 ``get_openlineage_facets_on_complete``), and the operators import it inside that method: so it may import the
@@ -25,8 +25,9 @@ from attrs import define
 
 from airflow_provider_magicvideo.delivery.destination import str_uri
 
-#: The run facet's key in the OpenLineage event.
+#: The run facets' keys in the OpenLineage event.
 RUN_FACET_KEY = "magicvideo"
+BATCH_RUN_FACET_KEY = "magicvideo_batch"
 #: As the OpenLineage provider's object-storage converter: one namespace per store, whatever the fsspec alias.
 _SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
 _NOT_STORAGE = ("http", "https", "data")
@@ -40,6 +41,18 @@ class MagicVideoRunFacet(RunFacet):
     template: str | None = None
     generation_id: str | None = None
     credits_used: int | None = None
+
+
+@define
+class MagicVideoBatchRunFacet(RunFacet):
+    """What one batch task rendered: row counts, credits and its manifest (which lists every generation)."""
+
+    rows: int = 0
+    delivered: int = 0
+    failed: int = 0
+    invalid: int = 0
+    credits_used: int | None = None
+    manifest_uri: str | None = None
 
 
 def dataset_of(value: Any) -> Dataset | None:
@@ -101,6 +114,28 @@ def render_lineage(operator: Any, delivered_uri: str | None, summary: Mapping[st
     lineage = submit_lineage(operator, summary)
     lineage.outputs = deliver_lineage(delivered_uri, summary).outputs
     return lineage
+
+
+def batch_lineage(rows: Any, delivered_uris: list[str], summary: Mapping[str, Any]) -> OperatorLineage:
+    """The batch operator's lineage: every row's image/video that is a storage URI (once each), every delivered
+    video and the manifest, and one run facet for the chunk (a facet per generation would not scale to 500)."""
+    inputs: dict[tuple[str, str], Dataset] = {}
+    for row in rows if isinstance(rows, list) else ():
+        for field in ("image", "video"):
+            dataset = dataset_of(row.get(field)) if isinstance(row, Mapping) else None
+            if dataset is not None:
+                inputs.setdefault((dataset.namespace, dataset.name), dataset)
+    uris = [*delivered_uris, summary.get("manifest_uri")]
+    outputs = [d for d in (dataset_of(uri) for uri in uris if uri) if d is not None]
+    facets: dict[str, RunFacet] = {}
+    if summary:
+        credits = summary.get("credits_used")
+        facets[BATCH_RUN_FACET_KEY] = MagicVideoBatchRunFacet(
+            rows=int(summary.get("rows") or 0), delivered=int(summary.get("delivered") or 0),
+            failed=int(summary.get("failed") or 0), invalid=int(summary.get("invalid") or 0),
+            credits_used=credits if isinstance(credits, int) and not isinstance(credits, bool) else None,
+            manifest_uri=_text(summary.get("manifest_uri")))
+    return OperatorLineage(inputs=list(inputs.values()), outputs=outputs, run_facets=facets)
 
 
 def _text(value: Any) -> str | None:

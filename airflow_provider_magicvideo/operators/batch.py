@@ -110,6 +110,9 @@ class MagicVideoBatchRenderOperator(BaseOperator):
         self.overwrite = overwrite
         self.chunk_size = _count(chunk_size, "chunk_size", 1 << 30)
         self.max_attempts = _count(max_attempts, "max_attempts", 100)
+        #: This try's summary and delivered URIs: the lineage facets read them.
+        self.lineage_summary: dict[str, Any] = {}
+        self.delivered_uris: list[str] = []
 
     def get_hook(self, context: Context, row_key: str | None = None) -> MagicVideoHook:
         """The task's hook, or a row's: the row's request id is what the usage log finds its generation by."""
@@ -217,6 +220,8 @@ class MagicVideoBatchRenderOperator(BaseOperator):
         summary = {"manifest_uri": uri, "rows": len(listed), "delivered": counts["delivered"],
                    "failed": counts["failed"] + counts["pending"], "invalid": counts["invalid"],
                    "credits_used": manifest["credits_used"], "gallery_uri": gallery}
+        self.lineage_summary = summary
+        self.delivered_uris = [str(r["uri"]) for r in listed if r["status"] == "delivered" and r.get("uri")]
         self.log.info("Batch: %(delivered)d delivered, %(failed)d failed or pending, %(invalid)d invalid, "
                       "%(credits_used)d credits; manifest %(manifest_uri)s", summary)
         unfinished = [r for r in listed if r["status"] in ("failed", "pending")]
@@ -226,6 +231,12 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                 "delivers only these:\n" + "\n".join(f"  - {r['key']} ({r['status']}): {r['error']}"
                                                       for r in unfinished))
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the rows' storage inputs, the delivered videos and the manifest, the chunk's run facet."""
+        from airflow_provider_magicvideo.lineage import batch_lineage
+
+        return batch_lineage(self.rows, self.delivered_uris, self.lineage_summary)
 
     def _write_gallery(self, manifest_uri: str, manifest: dict[str, Any]) -> str | None:
         """The campaign page beside the manifest. The manifest is the record, the page a view of it: a page that

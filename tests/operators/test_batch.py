@@ -320,3 +320,27 @@ def test_a_page_that_cannot_be_written_never_fails_the_delivered_rows(magicvideo
     summary = operator(tmp_path, rows()).execute(context(Store(), TI()))
     assert summary["delivered"] == 5 and summary["gallery_uri"] is None
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_lineage_names_each_storage_input_each_delivered_video_and_the_manifest(magicvideo_emulator,
+                                                                               magicvideo_conn, tmp_path):
+    pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider: the openlineage extra")
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png_bytes((10, 200, 30), (64, 48)))
+    chunk = rows(3, **{"SKU-1": {"image": f"file://{picture}"}, "SKU-3": {"image": UNREACHABLE}})
+    op = operator(tmp_path, chunk, allow_failed_rows=True)
+    summary = op.execute(context(Store(), TI()))
+
+    lineage = op.get_openlineage_facets_on_complete(None)
+    out = tmp_path / "out"
+    assert lineage.inputs == [Dataset(namespace="file", name=str(picture))]  # data URIs and URLs name none
+    assert lineage.outputs == [Dataset(namespace="file", name=str(out / "SKU-1.mp4")),
+                               Dataset(namespace="file", name=str(out / "SKU-2.mp4")),
+                               Dataset(namespace="file", name=str(out / "manifest.json"))]
+    facet = lineage.run_facets["magicvideo_batch"]
+    assert (facet.rows, facet.delivered, facet.failed, facet.invalid) == (3, 2, 1, 0)
+    assert facet.credits_used == summary["credits_used"] == 2 * CREDITS
+    assert facet.manifest_uri == summary["manifest_uri"]
