@@ -88,10 +88,15 @@ class BatchRun:
         self.run_started = run_started
 
     # -- 1. resume or submit -----------------------------------------------------------------------------
-    def submit_all(self) -> None:
+    def submit_all(self, check: Callable[[int, int], None] | None = None) -> None:
         """Every row ends with a live generation recorded, or this raises (after the POSTs in flight returned):
-        rows not started yet are left for the retry, which resumes from the ledger."""
+        rows not started yet are left for the retry, which resumes from the ledger.
+
+        ``check(new, committed)`` runs before the first POST and may refuse: ``new`` rows have no live
+        generation yet, ``committed`` credits are this chunk's generations rendering or done."""
         self._look_up_all()
+        if check is not None:
+            check(*self.spending())
         stop = threading.Event()
         failures: list[BaseException] = []
 
@@ -184,6 +189,12 @@ class BatchRun:
             if not isinstance(exc, AmbiguousSubmitError):  # answered, or never sent: nothing to look for later
                 self.ledger.update(row.key, sending_at=None)
             raise
+
+    def spending(self) -> tuple[int, int]:
+        """(rows without a live generation, credits of the chunk's generations rendering or completed)."""
+        records = [self.ledger.get(row.key) for row in self.rows]
+        live = [r for r in records if r.get("generation_id") and r.get("status") != GenerationStatus.ERROR.value]
+        return len(records) - len(live), sum(int(r.get("credits_used") or CREDITS_PER_GENERATION) for r in live)
 
     def pending(self) -> dict[str, float | None]:
         """Generation id → submit time of every row still rendering."""

@@ -13,6 +13,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 from airflow_provider_magicvideo.batch import BatchRun, Ledger
+from airflow_provider_magicvideo.budget import (
+    CREDITS_XCOM_KEY,
+    check_balance,
+    check_credit_budget,
+    credit_budget_of,
+    min_balance_renders_of,
+)
 from airflow_provider_magicvideo.delivery import DEFAULT_CHUNK_SIZE, OVERWRITE_MODES, Overwrite
 from airflow_provider_magicvideo.exceptions import BatchIncompleteError, InvalidInputError, MagicVideoError
 from airflow_provider_magicvideo.gallery import page_name_for, write_gallery
@@ -69,6 +76,11 @@ class MagicVideoBatchRenderOperator(BaseOperator):
     :param model: default model of rows without one; ``template``: default template of rows without one.
     :param max_in_flight: submits (and, blocking, status polls) at once.
     :param max_parallel_deliveries: downloads at once.
+    :param credit_budget: refuse to submit (nothing sent) when the credits recorded by this DAG run's tasks,
+        this chunk's generations already rendering and one generation per row still to submit would exceed it
+        (the submit operator's guard, for the whole chunk; best effort across tasks submitting at once).
+    :param min_balance_renders: refuse to submit (nothing sent) unless the account's balance pays for at least
+        this many generations (one free balance request before the first POST).
 
     Beside the manifest, a campaign page (``index.html``, ``index-<map_index>.html`` for a mapped task: see
     :mod:`airflow_provider_magicvideo.gallery`) shows every delivered video and every failed row's reason.
@@ -87,7 +99,8 @@ class MagicVideoBatchRenderOperator(BaseOperator):
                  allow_failed_rows: bool = False, max_in_flight: int = 20, max_parallel_deliveries: int = 4,
                  deferrable: bool = True, poll_interval: float = 15, timeout: float = 3600,
                  max_consecutive_poll_failures: int = 5, overwrite: Overwrite = "if_different",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, max_attempts: int = 4, **kwargs: Any) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, max_attempts: int = 4, credit_budget: int | None = None,
+                 min_balance_renders: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if overwrite not in OVERWRITE_MODES:
             raise InvalidInputError(f"overwrite: {overwrite!r:.60} is not one of {', '.join(OVERWRITE_MODES)}.")
@@ -110,6 +123,8 @@ class MagicVideoBatchRenderOperator(BaseOperator):
         self.overwrite = overwrite
         self.chunk_size = _count(chunk_size, "chunk_size", 1 << 30)
         self.max_attempts = _count(max_attempts, "max_attempts", 100)
+        self.credit_budget = credit_budget_of(credit_budget)
+        self.min_balance_renders = min_balance_renders_of(min_balance_renders)
         #: This try's summary and delivered URIs: the lineage facets read them.
         self.lineage_summary: dict[str, Any] = {}
         self.delivered_uris: list[str] = []
@@ -137,7 +152,16 @@ class MagicVideoBatchRenderOperator(BaseOperator):
             ledger.save_meta(order=[row.key for row in valid],
                              invalid=[[row.index, row.key, row.message] for row in invalid])
             run = self._run(context, ledger, valid, settings)
-            run.submit_all()
+
+            def check_spending(new: int, committed: int) -> None:
+                if new:
+                    check_credit_budget(context, self.credit_budget, generations=new, committed=committed)
+                    check_balance(first, self.min_balance_renders)
+
+            try:
+                run.submit_all(check=check_spending)
+            finally:  # what the run's other tasks count against their credit_budget, even if a POST failed
+                context["ti"].xcom_push(key=CREDITS_XCOM_KEY, value=run.spending()[1])
         pending = run.pending()
         if pending and self.deferrable:
             self._defer(context, ledger, pending)

@@ -9,19 +9,21 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, BaseOperatorLink, conf
 
 from airflow_provider_magicvideo import metrics
-from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION
+from airflow_provider_magicvideo.budget import (
+    CREDITS_XCOM_KEY,
+    check_balance,
+    check_credit_budget,
+    credit_budget_of,
+    min_balance_renders_of,
+)
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
-    BalanceTooLowError,
-    CreditBudgetExceededError,
     GenerationFailedError,
-    InvalidInputError,
     MagicVideoError,
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus
 from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoHook
 from airflow_provider_magicvideo.hooks.reconcile import quote_of
-from airflow_provider_magicvideo.hooks.settings import positive_number
 from airflow_provider_magicvideo.links import GENERATION_ID_KEY, MagicVideoLink, push_links_now
 from airflow_provider_magicvideo.tasks import (
     TaskState,
@@ -109,10 +111,8 @@ class MagicVideoSubmitOperator(BaseOperator):
         self.poll_interval = check_interval(poll_interval, "poll_interval")
         self.timeout = check_timeout(timeout)
         self.max_consecutive_poll_failures = check_count(max_consecutive_poll_failures, "max_consecutive_poll_failures")
-        self.credit_budget = None if credit_budget is None else positive_number(
-            credit_budget, "credit_budget", integer=True, maximum=10**15, error=InvalidInputError)
-        self.min_balance_renders = None if min_balance_renders is None else positive_number(
-            min_balance_renders, "min_balance_renders", integer=True, maximum=10**6, error=InvalidInputError)
+        self.credit_budget = credit_budget_of(credit_budget)
+        self.min_balance_renders = min_balance_renders_of(min_balance_renders)
         #: What this try learnt of its generation (model, template, id, credits): the lineage facets read it.
         self.lineage_summary: dict[str, Any] = {}
 
@@ -138,7 +138,7 @@ class MagicVideoSubmitOperator(BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=GENERATION_ID_KEY, value=generation.id)  # the extra link finds it here
         if submission.get("credits_used") is not None:
-            ti.xcom_push(key="credits_used", value=submission["credits_used"])
+            ti.xcom_push(key=CREDITS_XCOM_KEY, value=submission["credits_used"])
         if not self.wait_for_completion:
             return generation.id
         if generation.status is not GenerationStatus.COMPLETED:
@@ -185,7 +185,7 @@ class MagicVideoSubmitOperator(BaseOperator):
     def _known_before_defer(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         model = resolve_model(self.model).value
-        credits_used = ti.xcom_pull(task_ids=ti.task_id, key="credits_used", map_indexes=ti.map_index)
+        credits_used = ti.xcom_pull(task_ids=ti.task_id, key=CREDITS_XCOM_KEY, map_indexes=ti.map_index)
         return {"model": model, "template": resolve_template(self.template, model), "credits_used": credits_used}
 
     def _resume(self, context: Context, hook: MagicVideoHook, state: TaskState
@@ -231,8 +231,8 @@ class MagicVideoSubmitOperator(BaseOperator):
                 ) -> tuple[dict[str, Any], Generation]:
         model = resolve_model(self.model).value
         submission: dict[str, Any] = {"model": model, "template": resolve_template(self.template, model)}
-        self._check_budget(context)
-        self._check_balance(hook)
+        check_credit_budget(context, self.credit_budget)
+        check_balance(hook, self.min_balance_renders)
         # Recorded before the POST: a crash before its answer is recorded leaves the next try a time to look from.
         state.save({**submission, "sending_at": time.time()})
 
@@ -249,16 +249,6 @@ class MagicVideoSubmitOperator(BaseOperator):
             raise
         return submission, generation
 
-    def _check_balance(self, hook: MagicVideoHook) -> None:
-        if self.min_balance_renders is None:
-            return
-        balance = hook.get_balance()
-        if balance.generations < self.min_balance_renders:
-            raise BalanceTooLowError(
-                f"min_balance_renders: the account's {balance.describe()}, fewer than the "
-                f"{self.min_balance_renders:,} required. Nothing was submitted. Top up the account or lower "
-                "min_balance_renders.")
-
     def _defer(self, context: Context, generation_id: str, submission: dict[str, Any]) -> None:
         self.defer(
             trigger=MagicVideoTrigger(generation_id=generation_id, end_time=deadline_after(self.timeout),
@@ -270,27 +260,7 @@ class MagicVideoSubmitOperator(BaseOperator):
             kwargs={"submission": submission},
         )
 
-    def _check_budget(self, context: Context) -> None:
-        if self.credit_budget is None:
-            return
-        recorded = context["ti"].xcom_pull(task_ids=list(context["dag"].task_ids), key="credits_used") or []
-        spent = sum(_numbers(recorded))
-        if spent + CREDITS_PER_GENERATION > self.credit_budget:
-            raise CreditBudgetExceededError(
-                f"credit_budget: this DAG run has recorded {spent:,} credits; another generation "
-                f"({CREDITS_PER_GENERATION:,}) would exceed the budget of {self.credit_budget:,}. Nothing was "
-                "submitted. Raise credit_budget or render fewer items.")
-
-
 def _ended_in_error(context: Context, submission: dict[str, Any]) -> None:
     """A generation that ended in ``error`` costs nothing: the DAG run's ``credit_budget`` must not count it."""
-    context["ti"].xcom_push(key="credits_used", value=0)
+    context["ti"].xcom_push(key=CREDITS_XCOM_KEY, value=0)
     metrics.generation_failed(submission.get("model"), submission.get("template"))
-
-
-def _numbers(value: Any) -> list[float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [n for item in value for n in _numbers(item)]
-    return []

@@ -49,8 +49,22 @@ class TI:
         return self.xcoms.get(key)
 
 
+class RunTI(TI):
+    """A TI whose DAG run's other tasks have recorded ``spent`` (their ``credits_used`` XComs)."""
+
+    def __init__(self, spent: list[int], try_number: int = 1) -> None:
+        super().__init__(try_number)
+        self.spent = spent
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", map_indexes: Any = None) -> Any:
+        if key == "credits_used" and isinstance(task_ids, list):
+            return self.spent + ([self.xcoms[key]] if key in self.xcoms else [])
+        return super().xcom_pull(task_ids, key, map_indexes)
+
+
 def context(store: Store | None, ti: TI) -> dict[str, Any]:
-    return {"ti": ti, "task_state_store": store, "dag_run": SimpleNamespace(start_date=None)}
+    return {"ti": ti, "task_state_store": store, "dag_run": SimpleNamespace(start_date=None),
+            "dag": SimpleNamespace(task_ids=["earlier_renders", ti.task_id])}
 
 
 def rows(n: int = 5, **overrides: dict[str, Any]) -> list[dict[str, Any]]:
@@ -344,3 +358,53 @@ def test_lineage_names_each_storage_input_each_delivered_video_and_the_manifest(
     assert (facet.rows, facet.delivered, facet.failed, facet.invalid) == (3, 2, 1, 0)
     assert facet.credits_used == summary["credits_used"] == 2 * CREDITS
     assert facet.manifest_uri == summary["manifest_uri"]
+
+
+def test_a_chunk_that_would_exceed_the_credit_budget_submits_nothing(magicvideo_emulator, magicvideo_conn,
+                                                                      tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    op = operator(tmp_path, rows(), credit_budget=5 * CREDITS)
+    with pytest.raises(AirflowFailException) as refused:
+        op.execute(context(Store(), RunTI(spent=[CREDITS])))  # another task of the run rendered one
+    message = str(refused.value)
+    assert message.startswith("credit_budget: this DAG run has recorded 1,050,000 credits; 5 more generations")
+    assert "exceed the budget of 5,250,000. Nothing was submitted." in message
+    assert magicvideo_emulator.stats()["total_posts"] == 0
+
+    ti = RunTI(spent=[])
+    assert operator(tmp_path, rows(), credit_budget=5 * CREDITS).execute(context(Store(), ti))["delivered"] == 5
+    assert ti.xcoms["credits_used"] == 5 * CREDITS  # what the run's other tasks count against the budget
+
+
+def test_a_retry_counts_its_own_renders_once_against_the_budget(magicvideo_emulator, magicvideo_conn, tmp_path,
+                                                                 monkeypatch):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store = Store()
+    op = operator(tmp_path, rows(), max_in_flight=1, credit_budget=5 * CREDITS)
+    on_emulator_time(monkeypatch, op, magicvideo_emulator)  # the retry's usage-log lookup waits no real time
+    real_submit = MagicVideoHook.submit
+    monkeypatch.setattr(MagicVideoHook, "submit", crash_after(2, real_submit))
+    with pytest.raises(RuntimeError, match="killed"):
+        op.execute(context(store, RunTI(spent=[], try_number=1)))
+    monkeypatch.setattr(MagicVideoHook, "submit", real_submit)
+    # 2 rendering (recorded) + 3 to submit = the budget: allowed, and not counted as 2 + 5.
+    assert op.execute(context(store, RunTI(spent=[], try_number=2)))["delivered"] == 5
+    assert magicvideo_emulator.stats()["total_posts"] == 5
+
+
+def test_min_balance_renders_refuses_the_chunk_before_any_post(magicvideo_emulator, magicvideo_conn, tmp_path):
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    magicvideo_emulator.set_faults(profile="no_credits")
+    with pytest.raises(AirflowFailException, match=r"min_balance_renders: the account's balance 0 credits .*"
+                                                   r"fewer than the 5 required\. Nothing was submitted"):
+        operator(tmp_path, rows(), min_balance_renders=5).execute(context(Store(), TI()))
+    assert magicvideo_emulator.stats()["total_posts"] == 0
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"credit_budget": 0}, "credit_budget"),
+                                               ({"min_balance_renders": "many"}, "min_balance_renders")])
+def test_spending_guards_are_checked_when_the_dag_is_parsed(tmp_path, kwargs, field):
+    from airflow_provider_magicvideo.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=field):
+        operator(tmp_path, rows(), **kwargs)

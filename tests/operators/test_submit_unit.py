@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
-from airflow_provider_magicvideo.account import Balance
+from airflow_provider_magicvideo.account import CREDITS_PER_GENERATION, Balance
 from airflow_provider_magicvideo.exceptions import (
     AmbiguousSubmitError,
     AuthenticationError,
@@ -22,7 +22,7 @@ from airflow_provider_magicvideo.exceptions import (
     ServerError,
 )
 from airflow_provider_magicvideo.generation import RESULT_KEYS, Generation, GenerationStatus
-from airflow_provider_magicvideo.operators.magicvideo import CREDITS_PER_GENERATION, MagicVideoSubmitOperator
+from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
 
 API_KEY = "sk-test-Zr4nd0mK3yThatMustNeverLeak9"
