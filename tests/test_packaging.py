@@ -3,6 +3,7 @@ sample data), and nothing of the repository's test or bench tooling."""
 
 from __future__ import annotations
 
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -35,8 +36,35 @@ def test_the_version_comes_from_one_place(wheel: Path) -> None:
         headers = archive.read(metadata).decode()
     assert f"\nVersion: {__version__}\n" in headers
     assert get_provider_info()["versions"] == [__version__]
-    assert 'dynamic = ["version"]' in (REPO / "pyproject.toml").read_text()  # not a second, static copy
+    assert 'dynamic = ["version", "readme"]' in (REPO / "pyproject.toml").read_text()  # not a second copy
     assert f"## {__version__}" in (REPO / "CHANGELOG.md").read_text()
+
+
+def description_of(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode()
+    assert "\nDescription-Content-Type: text/markdown\n" in headers
+    return headers.split("\n\n", 1)[1]
+
+
+def test_a_release_description_links_images_and_pages_absolutely(tmp_path: Path, monkeypatch) -> None:
+    from airflow_provider_magicvideo import __version__
+
+    monkeypatch.setenv("MAGICVIDEO_REPOSITORY", "https://github.com/example/airflow-provider-magicvideo/")
+    [built] = hatchling.WheelBuilder(str(REPO)).build(directory=str(tmp_path), versions=["standard"])
+    text = description_of(Path(built))
+    base = f"https://github.com/example/airflow-provider-magicvideo/{{}}/v{__version__}/"
+    assert f'<img src="{base.format("raw")}docs/images/ui-connection-test.png"' in text
+    assert f"[`docs/security.md`]({base.format('blob')}docs/security.md)" in text
+    # Nothing relative is left for an index page to break; outside links and anchors are untouched.
+    assert not re.findall(r'\]\((?![a-z]+:|#)[^)]+\)|src="(?![a-z]+:)', text)
+    readme = (REPO / "README.md").read_text()
+    assert all(link in text for link in re.findall(r"\]\(((?:https?:|#)[^)]+)\)", readme))
+
+
+def test_without_a_repository_address_the_description_is_the_readme(wheel: Path) -> None:
+    assert description_of(wheel) == (REPO / "README.md").read_text()
 
 
 def test_sdist_carries_the_dags_licence_changelog_and_tests(tmp_path: Path) -> None:
@@ -45,7 +73,7 @@ def test_sdist_carries_the_dags_licence_changelog_and_tests(tmp_path: Path) -> N
     [built] = SdistBuilder(str(REPO)).build(directory=str(tmp_path), versions=["standard"])
     with tarfile.open(built) as archive:
         names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
-    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= names
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "hatch_build.py"} <= names
     assert {f"dags/{p.name}" for p in (REPO / "dags").glob("*.py")} <= names
     assert not {n for n in names if n.startswith((".venv/", ".compat/", ".artefacts/", "dist/"))}
 
