@@ -345,13 +345,9 @@ def run_campaign(paths: list[CampaignPath], sizes: list[int], *, render_s: float
     finally:
         log(f"tearing down after {time.monotonic() - t0:.0f}s")
         if dep is not None:
-            with contextlib.suppress(Exception):
-                dep.stop()
-            if keep_home:
-                log(f"kept {dep.home}")
-            else:
-                shutil.rmtree(dep.home, ignore_errors=True)
-        drop_database(database, user)
+            dep.tear_down(keep_home=keep_home, log=log)
+        else:
+            drop_database(database, user)
         emulator.stop()
         shutil.rmtree(scratch, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)

@@ -16,7 +16,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -369,13 +368,9 @@ def run_triggerer(ns: dict[str, int], *, poll: float, window: float, parallelism
     finally:
         log(f"tearing down after {time.monotonic() - t_start:.0f}s")
         if dep is not None:
-            with contextlib.suppress(Exception):
-                dep.stop()
-            if keep_home:
-                log(f"kept {dep.home}")
-            else:
-                shutil.rmtree(dep.home, ignore_errors=True)
-        drop_database(database, user)
+            dep.tear_down(keep_home=keep_home, log=log)
+        else:
+            drop_database(database, user)
         emulator.stop()
         with contextlib.suppress(OSError):
             emulator.log_path.unlink()

@@ -255,6 +255,18 @@ class Deployment:
 
                 redis.Redis.from_url(f"{REDIS}/{self.redis_db}").flushdb()
 
+    def tear_down(self, *, keep_home: bool = False, log: Callable[[str], None] | None = None) -> None:
+        """Stop every process, drop the database and remove AIRFLOW_HOME, unless ``keep_home`` (or
+        ``MAGICVIDEO_IT_KEEP_HOME=1``) keeps it for its task logs."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        drop_database(self.database, self.pg_user)
+        if keep_home or os.environ.get("MAGICVIDEO_IT_KEEP_HOME") == "1":
+            if log is not None:
+                log(f"kept {self.home}")
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
+
     def _healthy(self) -> bool:
         for proc in self.procs:
             if not proc.alive() and proc.name in {"api-server", "scheduler", "dag-processor", "celery-worker"}:
@@ -372,10 +384,7 @@ def deployment(executor: str, conns: dict[str, str], api_key: str, template: str
         dep.start(triggerers=triggerers)
         yield dep
     finally:
-        dep.stop()
-        drop_database(name, user)
-        if os.environ.get("MAGICVIDEO_IT_KEEP_HOME") != "1":
-            shutil.rmtree(dep.home, ignore_errors=True)
+        dep.tear_down()
 
 
 def migrate_template(user: str) -> str:
