@@ -24,7 +24,7 @@ from airflow_provider_magicvideo.operators.batch import MagicVideoBatchRenderOpe
 from airflow_provider_magicvideo.rows import row_request_id
 from airflow_provider_magicvideo.triggers.batch import MagicVideoBatchTrigger
 from tests.conftest import TEST_API_KEY
-from tests.security.test_billing_once import EmulatorTime, Store
+from tests.task_support import EmulatorTime, Store, first_event
 
 pytestmark = pytest.mark.integration
 
@@ -274,14 +274,8 @@ def test_the_deferred_path_waits_on_one_trigger(magicvideo_emulator, magicvideo_
         assert store["magicvideo_batch"]["order"] == ["SKU-1", "SKU-2", "SKU-3", "SKU-4"]
         assert set(trigger.generation_ids) == {store[f"magicvideo_batch:SKU-{i}"]["generation_id"] for i in range(1, 5)}
 
-    async def first_event() -> dict[str, Any]:
-        run = MagicVideoBatchTrigger(**json.loads(json.dumps(trigger_kwargs))).run()  # as the triggerer rebuilds it
-        try:
-            return (await run.__anext__()).payload
-        finally:
-            await run.aclose()
-
-    event = asyncio.run(first_event())
+    # rebuilt from its kwargs, as the triggerer does
+    event = asyncio.run(first_event(MagicVideoBatchTrigger(**json.loads(json.dumps(trigger_kwargs)))))
     assert sorted(o["status"] for o in event["generations"].values()) == ["completed"] * 3 + ["error"]
     # dag.test() resumes without the kwargs
     kwargs = (deferred.value.kwargs or {}) if resume == "kwargs_without_state_store" else {}

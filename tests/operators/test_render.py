@@ -27,16 +27,10 @@ from airflow_provider_magicvideo.operators.render import MagicVideoRenderOperato
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
 from tests.airflow_compat import dag_test
 from tests.dag_files.operator_support import Spy, all_xcoms, load_dags, tis, xcom
+from tests.task_support import Store, first_event
 
 IMAGE = data_uri(png_bytes((30, 90, 200), (64, 48)))
 DELIVERY_KEYS = ("uri", "size", "sha256", "content_type", "skipped")
-
-
-class Store(dict):
-    """A durable task_state_store (JSON values, as Airflow keeps them)."""
-
-    def set(self, key: str, value: Any) -> None:
-        self[key] = json.loads(json.dumps(value))
 
 
 def context(store: Store | None, try_number: int = 1, map_index: int = -1) -> dict[str, Any]:
@@ -53,14 +47,6 @@ def render_operator(destination: Any, **kwargs: Any) -> MagicVideoRenderOperator
     kwargs = {"poll_interval": 1, "timeout": 60, **kwargs}
     return MagicVideoRenderOperator(task_id="render", image=IMAGE, template="Art Gallery", destination=destination,
                                     **kwargs)
-
-
-async def first_event(trigger: MagicVideoTrigger) -> dict[str, Any]:
-    run = trigger.run()
-    try:
-        return (await run.__anext__()).payload
-    finally:
-        await run.aclose()
 
 
 # ============================================================================== declared, checked at parse time

@@ -24,6 +24,7 @@ from airflow_provider_magicvideo.exceptions import (
 from airflow_provider_magicvideo.generation import RESULT_KEYS, Generation, GenerationStatus
 from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOperator
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
+from tests.task_support import Store
 
 API_KEY = "sk-test-Zr4nd0mK3yThatMustNeverLeak9"
 VIDEO_URL = ("https://cdn.magic.test/renders/gen-1.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -83,11 +84,6 @@ class FakeHook:
         if isinstance(self.wait_result, Exception):
             raise self.wait_result
         return self.wait_result or gen("completed", generation_id)
-
-
-class Store(dict):
-    def set(self, key: str, value: Any) -> None:
-        self[key] = json.loads(json.dumps(value))  # what a durable store keeps: JSON
 
 
 class FakeTI:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,28 +22,11 @@ from airflow_provider_magicvideo.operators.magicvideo import MagicVideoSubmitOpe
 from airflow_provider_magicvideo.operators.render import MagicVideoRenderOperator
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
 from tests.security.hostile_server import json_reply
+from tests.task_support import EmulatorTime, Store, first_event
 
 IMAGE = data_uri(png_bytes((10, 200, 30), (64, 48)))
 STATE_KEY = MagicVideoSubmitOperator.state_key
 GENERATIONS = "/v2/video/generations"
-
-
-class Store(dict):
-    """A durable task_state_store: survives the task's tries (JSON values, as Airflow keeps them)."""
-
-    def __init__(self, *, fail_on: frozenset[int] = frozenset()) -> None:
-        super().__init__()
-        self.fail_on = fail_on  # which set() calls fail (1-based)
-        self.sets = 0
-
-    def set(self, key: str, value: Any) -> None:
-        self.sets += 1
-        if self.sets in self.fail_on:
-            raise ConnectionError("task_state_store: the API server did not answer")
-        self[key] = json.loads(json.dumps(value))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key, default)
 
 
 class FlakyTI:
@@ -136,23 +118,6 @@ def test_a_failed_state_store_write_before_the_post_sends_nothing(magicvideo_emu
 
 
 # ------------------------------------------------------------- a lost submit answer, reconciled (issue #17)
-class EmulatorTime:
-    """The hook's clock and sleep on the emulator's paused clock: each sleep advances the emulator, so log
-    rows become visible after their ingestion delay without a real wait."""
-
-    def __init__(self, emulator) -> None:
-        self.emulator = emulator
-        self.now = emulator.pause_clock()
-        self.slept = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        self.now = self.emulator.advance_clock(seconds)
-
-
 def reconciling_operator(monkeypatch, emulator, **kwargs: Any) -> tuple[MagicVideoSubmitOperator, EmulatorTime]:
     op = MagicVideoSubmitOperator(task_id="submit", image=IMAGE, retries=1, **kwargs)
     fake = EmulatorTime(emulator)
@@ -211,14 +176,6 @@ def render_operator(destination: Path, **kwargs: Any) -> MagicVideoRenderOperato
     # max_attempts=2: the download loop's own retry (a fresh URL) sleeps 0 s before the second attempt.
     return MagicVideoRenderOperator(task_id="submit", image=IMAGE, destination=str(destination), poll_interval=1,
                                     timeout=60, max_attempts=2, retries=1, **kwargs)
-
-
-async def first_event(trigger: MagicVideoTrigger) -> dict[str, Any]:
-    run = trigger.run()
-    try:
-        return (await run.__anext__()).payload
-    finally:
-        await run.aclose()
 
 
 @pytest.mark.integration

@@ -23,6 +23,7 @@ from airflow_provider_magicvideo.sensors import magicvideo as sensor_module
 from airflow_provider_magicvideo.sensors.magicvideo import MagicVideoSensor
 from airflow_provider_magicvideo.triggers.magicvideo import MagicVideoTrigger
 from airflow_provider_magicvideo.version_check import airflow_release
+from tests.task_support import first_event
 
 TEMPLATE = "{{ ti.xcom_pull(task_ids='submit', key='generation_id') }}"
 
@@ -49,14 +50,6 @@ def sensor(**kwargs: Any) -> MagicVideoSensor:
     kwargs = {"generation_id": TEMPLATE, "deferrable": True, "start_from_trigger": True, "poke_interval": 1,
               "timeout": 120, **kwargs}
     return MagicVideoSensor(task_id="wait", **kwargs)
-
-
-async def first_event(trigger: MagicVideoTrigger) -> dict[str, Any]:
-    run = trigger.run()
-    try:
-        return (await run.__anext__()).payload
-    finally:
-        await run.aclose()
 
 
 @needs_airflow_3_3
