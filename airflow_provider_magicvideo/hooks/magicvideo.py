@@ -28,7 +28,6 @@ from airflow_provider_magicvideo.exceptions import (
     Resend,
 )
 from airflow_provider_magicvideo.generation import Generation, GenerationStatus, credits_of
-from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
 from airflow_provider_magicvideo.hooks.identity import HookIdentity, auth_headers, status_params
 from airflow_provider_magicvideo.hooks.polling import Wait
 from airflow_provider_magicvideo.hooks.reconcile import (
@@ -50,7 +49,7 @@ from airflow_provider_magicvideo.redaction import redact
 from airflow_provider_magicvideo.templates import Model
 
 if TYPE_CHECKING:
-    pass
+    from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
 
 
 class MagicVideoHook(HookIdentity, BaseHook):
@@ -266,6 +265,16 @@ class MagicVideoHook(HookIdentity, BaseHook):
         except MagicVideoError as exc:
             return False, f"Connection test failed: {exc}"
         return True, f"Connection OK: key accepted by {base_url}, {balance.describe()}."
+
+
+def __getattr__(name: str) -> Any:
+    # MagicVideoAsyncHook is importable from here (its documented path) but loaded on first use: it pulls in
+    # aiohttp, which only the triggerer needs, and every task process that parses a DAG imports this module.
+    if name == "MagicVideoAsyncHook":
+        from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
+
+        return MagicVideoAsyncHook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["MagicVideoAsyncHook", "MagicVideoHook"]

@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_magicvideo.exceptions import InvalidInputError, MagicVideoError
 from airflow_provider_magicvideo.generation import Generation
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+from airflow_provider_magicvideo.hooks.identity import HookIdentity
 from airflow_provider_magicvideo.hooks.polling import BatchWait, epoch_of, iso
 from airflow_provider_magicvideo.tasks import check_count, check_interval
 
@@ -41,7 +41,7 @@ class MagicVideoBatchTrigger(BaseTrigger):
     sleep = staticmethod(asyncio.sleep)
 
     def __init__(self, generation_ids: Sequence[str], end_time: str | float,
-                 conn_id: str = MagicVideoAsyncHook.default_conn_name, poll_interval: float = 15.0,
+                 conn_id: str = HookIdentity.default_conn_name, poll_interval: float = 15.0,
                  max_consecutive_poll_failures: int = 5, client_request_id: str | None = None,
                  submitted_at: Mapping[str, float] | None = None, max_concurrent_polls: int = 20) -> None:
         super().__init__()
@@ -75,6 +75,9 @@ class MagicVideoBatchTrigger(BaseTrigger):
         self.log.info("Waiting for %d generations (poll every %gs, deadline %s)", len(self.generation_ids),
                       self.poll_interval, self.end_time)
         limit = asyncio.Semaphore(self.max_concurrent_polls)
+        # Imported here: a task builds this trigger to defer, and must not pay for aiohttp (triggerer only).
+        from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
+
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
 
             async def poll(generation_id: str) -> None:

@@ -12,7 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_magicvideo.exceptions import MagicVideoError
 from airflow_provider_magicvideo.generation import Generation
-from airflow_provider_magicvideo.hooks.magicvideo import MagicVideoAsyncHook
+from airflow_provider_magicvideo.hooks.identity import HookIdentity
 from airflow_provider_magicvideo.hooks.polling import Wait, epoch_of, iso
 from airflow_provider_magicvideo.tasks import check_count, check_interval
 
@@ -45,7 +45,7 @@ class MagicVideoTrigger(BaseTrigger):
     sleep = staticmethod(asyncio.sleep)
 
     def __init__(self, generation_id: str, end_time: str | float | None,
-                 conn_id: str = MagicVideoAsyncHook.default_conn_name, poll_interval: float = 15.0,
+                 conn_id: str = HookIdentity.default_conn_name, poll_interval: float = 15.0,
                  max_consecutive_poll_failures: int = 5, client_request_id: str | None = None,
                  submitted_at: float | None = None, deadline_by_airflow: bool = False) -> None:
         super().__init__()
@@ -78,6 +78,9 @@ class MagicVideoTrigger(BaseTrigger):
                     submitted_at=self.submitted_at, clock=self.clock)
         self.log.info("Waiting for generation %s (poll every %gs, deadline %s)", self.generation_id,
                       self.poll_interval, self.end_time or "the task's trigger timeout")
+        # Imported here: a task builds this trigger to defer, and must not pay for aiohttp (triggerer only).
+        from airflow_provider_magicvideo.hooks.async_hook import MagicVideoAsyncHook
+
         async with MagicVideoAsyncHook(self.conn_id, client_request_id=self.client_request_id) as hook:
             while True:
                 try:
