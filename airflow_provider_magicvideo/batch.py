@@ -35,10 +35,13 @@ class Ledger:
     """What is known of every row's generation: ``model``, ``template``, ``destination``, ``generation_id``,
     ``submitted_at``, ``sending_at`` (a POST about to be sent), ``credits_used``, ``status`` and ``delivered``.
 
-    Each row is its own state-store entry (``row_state(key)``) and each change writes only that row: a 500-row
-    batch makes a few thousand small writes, not a few thousand copies of the whole map. ``meta`` (row order,
-    invalid rows) is one more entry, so a resumed deferral can rebuild the plan. Writes are serialized: threads
-    submit at once, and the store's client is not documented as thread-safe.
+    Each row is its own state-store entry (``row_state(key)``) and a write sends only that row. Every write is
+    a round trip through the task's supervisor, one at a time (the store's client is not documented as
+    thread-safe, so writes are serialized here too): a row is written only when something a retry needs is
+    learnt, i.e. its generation id and its delivery, twice per row. What only saves a retry a status request
+    (``persist=False``: completed, failed) rides along with the next write. ``meta`` (row order, invalid rows,
+    ``sending_at``: when the chunk's first POST of any try was about to be sent) is one more entry, so a
+    resumed deferral can rebuild the plan.
     """
 
     def __init__(self, state: TaskState, row_state: Callable[[str], TaskState], keys: Iterable[str] | None = None,
@@ -57,8 +60,8 @@ class Ledger:
 
     def save_meta(self, **meta: Any) -> None:
         with self._lock:
-            self.meta = meta
-            self.state.save(meta)
+            self.meta = {**self.meta, **meta}
+            self.state.save(self.meta)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -68,10 +71,11 @@ class Ledger:
         with self._lock:
             return dict(self.rows.get(key) or {})
 
-    def update(self, key: str, **fields: Any) -> None:
+    def update(self, key: str, *, persist: bool = True, **fields: Any) -> None:
         with self._lock:
             self.rows[key] = {**self.rows.get(key, {}), **fields}
-            self._row_state(key).save(self.rows[key])
+            if persist:
+                self._row_state(key).save(self.rows[key])
 
 
 class BatchRun:
@@ -97,6 +101,10 @@ class BatchRun:
         self._look_up_all()
         if check is not None:
             check(*self.spending())
+        if self.spending()[0] and not self.ledger.meta.get("sending_at"):
+            # One record for the chunk instead of one per row before its POST: a retry after a crash looks
+            # every row without a generation id up in the usage log from here (one lookup for the chunk).
+            self.ledger.save_meta(sending_at=time.time())
         stop = threading.Event()
         failures: list[BaseException] = []
 
@@ -131,7 +139,7 @@ class BatchRun:
                     self._completed(row.key, record.get("credits_used") or quote_of(generation))
                     return
                 if generation.status is not GenerationStatus.ERROR:
-                    self.ledger.update(row.key, status=generation.status.value)
+                    self.ledger.update(row.key, persist=False, status=generation.status.value)
                     return
                 record["status"] = GenerationStatus.ERROR.value
             if record.get("status") == GenerationStatus.ERROR.value:
@@ -151,7 +159,7 @@ class BatchRun:
             record = self.ledger.get(row.key)
             if record.get("generation_id"):
                 continue
-            at = record.get("sending_at")
+            at = record.get("sending_at") or self.ledger.meta.get("sending_at")
             if at is None and not self.ledger.state.available and not self.first_try:
                 at = self.run_started if self.run_started is not None else time.time() - 86_400
             if at is not None:
@@ -174,10 +182,13 @@ class BatchRun:
                                    credits_used=quote_of(generation), status=generation.status.value)
 
     def _submit(self, row: BatchRow, hook: MagicVideoHook) -> None:
-        # Recorded before the POST: a crash before its answer is recorded leaves the retry a time to look from.
-        self.ledger.update(row.key, model=row.model, template=row.template, destination=row.destination,
-                           generation_id=None, status=None, delivered=None, credits_used=None,
-                           sending_at=time.time())
+        # A crash before the answer is recorded leaves the retry a time to look from: the chunk's sending_at,
+        # or, replacing a generation that ended in error, this row's own (the stored id must not stay the
+        # errored one, or the retry would not look for the new one).
+        replacing = bool(self.ledger.get(row.key).get("generation_id"))
+        self.ledger.update(row.key, persist=replacing, model=row.model, template=row.template,
+                           destination=row.destination, generation_id=None, status=None, delivered=None,
+                           credits_used=None, sending_at=time.time() if replacing else None)
 
         def record(generation_id: str, credits_quoted: int | None) -> None:
             self.ledger.update(row.key, generation_id=generation_id, submitted_at=time.time(), sending_at=None,
@@ -186,7 +197,7 @@ class BatchRun:
         try:
             hook.submit(model=row.model, template=row.template, on_created=record, **row.inputs)
         except MagicVideoError as exc:
-            if not isinstance(exc, AmbiguousSubmitError):  # answered, or never sent: nothing to look for later
+            if not isinstance(exc, AmbiguousSubmitError) and replacing:  # answered, or never sent
                 self.ledger.update(row.key, sending_at=None)
             raise
 
@@ -247,12 +258,12 @@ class BatchRun:
             if outcome.get("status") == "completed":
                 self._completed(row.key, outcome.get("credits_used") or record.get("credits_used"))
             elif outcome.get("error") == "GenerationFailedError":  # free: the retry submits this row anew
-                self.ledger.update(row.key, status="error", credits_used=0)
+                self.ledger.update(row.key, persist=False, status="error", credits_used=0)
                 metrics.generation_failed(record.get("model"), record.get("template"))
                 errors[row.key] = f"{outcome.get('error_name') or 'error'}: {outcome.get('error_message') or ''}"
             else:  # timed out (still rendering: the retry reconnects) or not pollable
                 status = "pending" if outcome.get("error") == "GenerationTimeoutError" else record.get("status")
-                self.ledger.update(row.key, status=status)
+                self.ledger.update(row.key, persist=False, status=status)
                 errors[row.key] = str(outcome.get("message"))
         return errors
 
@@ -260,7 +271,7 @@ class BatchRun:
         """A row's generation was seen completed: recorded, and counted once (a retry finds it recorded)."""
         record = self.ledger.get(key)
         credits = credits or CREDITS_PER_GENERATION
-        self.ledger.update(key, status="completed", credits_used=credits)
+        self.ledger.update(key, persist=False, status="completed", credits_used=credits)  # kept by the delivery
         metrics.generation_completed({**record, "credits_used": credits}, submitted_at=record.get("submitted_at"),
                                      now=time.time())
 
@@ -275,6 +286,7 @@ class BatchRun:
                 self._deliver(row, dest_conn_id, **options)
             except MagicVideoError as exc:
                 errors[row.key] = str(exc)
+                self.ledger.update(row.key)  # keeps "completed": the retry neither asks again nor counts it twice
 
         with ThreadPoolExecutor(parallel, thread_name_prefix="magicvideo-deliver") as pool:
             list(pool.map(one, done))

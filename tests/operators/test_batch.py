@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -130,6 +131,26 @@ def test_a_valid_chunk_delivers_every_video_and_a_manifest(magicvideo_emulator, 
     assert posts_by_row(magicvideo_emulator, ti) == dict.fromkeys((f"SKU-{i}" for i in range(1, 6)), 1)
     text = json.dumps([listed, summary, ti.xcoms])
     assert TEST_API_KEY not in text
+
+
+def test_each_row_is_written_to_the_state_store_twice_named_and_delivered(magicvideo_emulator, magicvideo_conn,
+                                                                          tmp_path):
+    # Each write is a round trip through the task's supervisor to the api-server, one at a time: in a
+    # 1,000-row chunk, every extra write per row on the submit or the delivery path costs seconds of wall time.
+    magicvideo_conn(magicvideo_emulator.base_url, max_retries=0)
+    store, writes = Store(), Counter()
+    real_set = store.set
+
+    def counting_set(key: str, value: Any) -> None:
+        writes[key] += 1
+        real_set(key, value)
+
+    store.set = counting_set  # type: ignore[method-assign]
+    operator(tmp_path, rows()).execute(context(store, TI()))
+    assert {k: n for k, n in writes.items() if k.startswith("magicvideo_batch:")} == {
+        f"magicvideo_batch:SKU-{i}": 2 for i in range(1, 6)}  # its generation id, then its delivery
+    assert writes["magicvideo_batch"] <= 2  # the chunk's plan, and once when it starts submitting
+    assert all(store[f"magicvideo_batch:SKU-{i}"]["status"] == "completed" for i in range(1, 6))
 
 
 def test_one_invalid_row_refuses_the_whole_chunk_and_names_every_bad_row(magicvideo_emulator, magicvideo_conn,
