@@ -17,8 +17,8 @@ from tests.integration.results import record_row
 
 pytestmark = pytest.mark.deployment
 
-N = 5
-PATHS = ("render_operator", "batch_operator")  # batch_operator: skipped until its operator is importable
+N = 20  # the smoke size: big enough that the batch's bounded submits and deliveries overlap
+PATHS = ("render_operator", "batch_operator")
 
 
 @pytest.fixture(scope="module")
