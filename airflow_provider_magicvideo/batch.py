@@ -99,9 +99,10 @@ class BatchRun:
         ``check(new, committed)`` runs before the first POST and may refuse: ``new`` rows have no live
         generation yet, ``committed`` credits are this chunk's generations rendering or done."""
         self._look_up_all()
+        new, committed = self.spending()
         if check is not None:
-            check(*self.spending())
-        if self.spending()[0] and not self.ledger.meta.get("sending_at"):
+            check(new, committed)
+        if new and not self.ledger.meta.get("sending_at"):
             # One record for the chunk instead of one per row before its POST: a retry after a crash looks
             # every row without a generation id up in the usage log from here (one lookup for the chunk).
             self.ledger.save_meta(sending_at=time.time())
