@@ -89,11 +89,10 @@ def run_facets(summary: Mapping[str, Any]) -> dict[str, RunFacet]:
     """``{"magicvideo": MagicVideoRunFacet}`` from what the task knew (nothing when it knew no generation)."""
     if not summary.get("generation_id"):
         return {}
-    credits = summary.get("credits_used")
     return {RUN_FACET_KEY: MagicVideoRunFacet(
         model=_text(summary.get("model")), template=_text(summary.get("template")),
         generation_id=str(summary["generation_id"]),
-        credits_used=credits if isinstance(credits, int) and not isinstance(credits, bool) else None,
+        credits_used=_credits(summary.get("credits_used")),
     )}
 
 
@@ -129,13 +128,16 @@ def batch_lineage(rows: Any, delivered_uris: list[str], summary: Mapping[str, An
     outputs = [d for d in (dataset_of(uri) for uri in uris if uri) if d is not None]
     facets: dict[str, RunFacet] = {}
     if summary:
-        credits = summary.get("credits_used")
         facets[BATCH_RUN_FACET_KEY] = MagicVideoBatchRunFacet(
             rows=int(summary.get("rows") or 0), delivered=int(summary.get("delivered") or 0),
             failed=int(summary.get("failed") or 0), invalid=int(summary.get("invalid") or 0),
-            credits_used=credits if isinstance(credits, int) and not isinstance(credits, bool) else None,
+            credits_used=_credits(summary.get("credits_used")),
             manifest_uri=_text(summary.get("manifest_uri")))
     return OperatorLineage(inputs=list(inputs.values()), outputs=outputs, run_facets=facets)
+
+
+def _credits(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
